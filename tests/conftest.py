@@ -1,0 +1,112 @@
+"""Test fixtures. PostgreSQL when TRACKLI_TEST_DATABASE_URL is set, SQLite otherwise.
+
+Each test gets a clean database (tables emptied after it) and a Context pointing at it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from trackli import db
+from trackli.config import load_settings
+from trackli.context import Context
+from trackli.models import Base
+from trackli import users
+
+PG_URL = os.environ.get("TRACKLI_TEST_DATABASE_URL")
+DIALECT = "postgresql" if PG_URL else "sqlite"
+
+
+def pytest_report_header(config):
+    return f"trackli test database: {DIALECT} ({PG_URL or 'temporary SQLite file'})"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if PG_URL:
+        return str(make_url(PG_URL).set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'trackli-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(database_url):
+    engine = db.get_engine(database_url)
+    db.upgrade(engine)
+    yield engine
+    db.dispose_engines()
+
+
+def _empty_all_tables(engine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def env(tmp_path, database_url, monkeypatch) -> dict[str, str]:
+    """Process environment for code that reads settings itself (CLI, worker, app)."""
+    values = {
+        "TRACKLI_DATABASE_URL": database_url,
+        "TRACKLI_DATA_DIR": str(tmp_path / "data"),
+        "TRACKLI_SECRETS_FILE": str(tmp_path / "no-secrets.toml"),
+    }
+    for name in ("ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET", "ATLASSIAN_REDIRECT_URI",
+                 "ATLASSIAN_AUTH_URL", "ATLASSIAN_API_URL", "TRACKLI_SECRET_KEY", "TRACKLI_DEMO"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def ctx(migrated_engine, env) -> Context:
+    context = Context(settings=load_settings(), engine=migrated_engine)
+    yield context
+    _empty_all_tables(migrated_engine)
+
+
+@pytest.fixture
+def user_id(ctx) -> int:
+    with ctx.session() as session:
+        return users.ensure_local(session).id
+
+
+@pytest.fixture
+def other_user_id(ctx) -> int:
+    with ctx.session() as session:
+        return users.ensure(session, "other@example.com", "Other").id
+
+
+@pytest.fixture
+def scratch_database_url(tmp_path):
+    """A brand-new empty database of the test dialect, dropped afterwards."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    name = f"trackli_scratch_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        engine = db._engines.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+requires_postgres = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (set TRACKLI_TEST_DATABASE_URL)")

@@ -1,0 +1,146 @@
+import datetime as dt
+
+import pytest
+
+from trackli import board
+from trackli.errors import NotFound, ValidationError
+from trackli.models import OutboxEntry, Task
+from sqlalchemy import select
+
+
+def test_projects_create_rename_archive(ctx, user_id):
+    with ctx.session() as s:
+        p = board.create_project(s, user_id, "  Website  ", "#112233")
+        assert p.name == "Website"
+        board.rename_project(s, user_id, p.id, "Web")
+        board.archive_project(s, user_id, p.id)
+    with ctx.session() as s:
+        assert board.list_projects(s, user_id) == []
+        [archived] = board.list_projects(s, user_id, include_archived=True)
+        assert (archived.name, archived.archived) == ("Web", True)
+
+
+@pytest.mark.parametrize("name, message", [("", "must not be empty"), ("x" * 101, "at most 100"), ("Dup", "already have")])
+def test_project_validation(ctx, user_id, name, message):
+    with ctx.session() as s:
+        board.create_project(s, user_id, "Dup")
+    with pytest.raises(ValidationError, match=message):
+        with ctx.session() as s:
+            board.create_project(s, user_id, name)
+
+
+def test_bad_colour_is_refused(ctx, user_id):
+    with pytest.raises(ValidationError, match="not a colour"):
+        with ctx.session() as s:
+            board.create_project(s, user_id, "X", "red")
+
+
+def test_cards_are_created_at_the_end_of_their_column(ctx, user_id):
+    with ctx.session() as s:
+        a = board.create_card(s, user_id, "first")
+        b = board.create_card(s, user_id, "second", due_date="2026-12-01")
+        c = board.create_card(s, user_id, "elsewhere", status="backlog")
+    assert (a.position, b.position, c.position) == (0, 1, 0)
+    assert b.due_date == dt.date(2026, 12, 1)
+    with ctx.session() as s:
+        cols = board.board(s, user_id)
+    assert [c.title for c in cols["todo"]] == ["first", "second"]
+    assert [c.title for c in cols["backlog"]] == ["elsewhere"]
+    assert cols["in_progress"] == [] and cols["done"] == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"title": ""}, "must not be empty"),
+        ({"title": "\x00\x07  "}, "must not be empty"),
+        ({"title": "x" * 501}, "at most 500"),
+        ({"title": "ok", "status": "blocked"}, "unknown status 'blocked'"),
+        ({"title": "ok", "due_date": "31/12/2026"}, "not a date"),
+        ({"title": "ok", "due_date": "2026-02-30"}, "not a date"),
+    ],
+)
+def test_card_validation(ctx, user_id, kwargs, message):
+    with pytest.raises(ValidationError, match=message):
+        with ctx.session() as s:
+            board.create_card(s, user_id, **kwargs)
+
+
+def test_a_project_that_is_not_the_users_is_refused(ctx, user_id, other_user_id):
+    with ctx.session() as s:
+        theirs = board.create_project(s, other_user_id, "Theirs")
+    with pytest.raises(NotFound):
+        with ctx.session() as s:
+            board.create_card(s, user_id, "x", project_id=theirs.id)
+
+
+def test_move_reorders_both_columns(ctx, user_id):
+    with ctx.session() as s:
+        ids = [board.create_card(s, user_id, f"t{i}").id for i in range(3)]
+        board.create_card(s, user_id, "d0", status="done")
+    with ctx.session() as s:
+        moved = board.move_card(s, user_id, ids[2], "done", position=0)
+        assert moved.completed_at is not None
+        board.move_card(s, user_id, ids[0], "todo", position=5)  # clamp to end
+    with ctx.session() as s:
+        cols = board.board(s, user_id)
+    assert [c.title for c in cols["done"]] == ["t2", "d0"]
+    assert [c.title for c in cols["todo"]] == ["t1", "t0"]
+    assert [c.position for c in cols["done"]] == [0, 1]
+
+
+def test_moving_out_of_done_clears_completed_at(ctx, user_id):
+    with ctx.session() as s:
+        card = board.create_card(s, user_id, "x", status="done")
+        assert card.completed_at is not None
+        board.move_card(s, user_id, card.id, "in_progress")
+        assert card.completed_at is None
+
+
+def test_move_of_manual_card_queues_nothing(ctx, user_id):
+    with ctx.session() as s:
+        card = board.create_card(s, user_id, "manual")
+        board.move_card(s, user_id, card.id, "done")
+    with ctx.session() as s:
+        assert s.scalars(select(OutboxEntry)).all() == []
+        assert s.get(Task, card.id).sync_state == "none"
+
+
+def test_edit_and_delete(ctx, user_id):
+    with ctx.session() as s:
+        p = board.create_project(s, user_id, "P")
+        card = board.create_card(s, user_id, "x")
+        board.edit_card(s, user_id, card.id, title="y", due_date="2027-01-02", project_id=p.id)
+    with ctx.session() as s:
+        [view] = board.list_cards(s, user_id)
+        assert (view.title, view.due_date, view.project) == ("y", dt.date(2027, 1, 2), "P")
+        board.delete_card(s, user_id, card.id)
+    with ctx.session() as s:
+        assert board.list_cards(s, user_id) == []
+
+
+def test_another_users_card_is_not_found(ctx, user_id, other_user_id):
+    with ctx.session() as s:
+        card = board.create_card(s, other_user_id, "theirs")
+    for action in (
+        lambda s: board.move_card(s, user_id, card.id, "done"),
+        lambda s: board.edit_card(s, user_id, card.id, title="mine"),
+        lambda s: board.delete_card(s, user_id, card.id),
+    ):
+        with pytest.raises(NotFound):
+            with ctx.session() as s:
+                action(s)
+    with ctx.session() as s:
+        same = s.get(Task, card.id)
+        assert (same.title, same.status) == ("theirs", "todo")
+
+
+def test_overdue_is_relative_to_today_and_never_for_done(ctx, user_id):
+    with ctx.session() as s:
+        board.create_card(s, user_id, "late", due_date="2026-01-01")
+        board.create_card(s, user_id, "late but done", due_date="2026-01-01", status="done")
+    with ctx.session() as s:
+        cards = {c.title: c for c in board.list_cards(s, user_id)}
+    today = dt.date(2026, 6, 1)
+    assert cards["late"].overdue(today) and not cards["late but done"].overdue(today)
+    assert not cards["late"].overdue(dt.date(2025, 12, 31))

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from trackli.config import ConfigError, load_settings
+
+
+def test_defaults_use_embedded_sqlite_in_data_dir(tmp_path):
+    s = load_settings(env={"TRACKLI_DATA_DIR": str(tmp_path)}, secrets_path=tmp_path / "none.toml")
+    assert s.database_url == f"sqlite:///{tmp_path / 'trackli.db'}"
+    assert s.atlassian_auth_url == "https://auth.atlassian.com"
+    assert s.atlassian_api_url == "https://api.atlassian.com"
+    assert s.atlassian_client_id is None and not s.oauth_configured
+    assert s.missing_oauth_settings() == ["ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET", "ATLASSIAN_REDIRECT_URI"]
+
+
+def test_environment_beats_secrets_file_beats_defaults(tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        'ATLASSIAN_CLIENT_ID = "from-file"\nATLASSIAN_API_URL = "http://127.0.0.1:9999"\n'
+        '[auth]\nredirect_uri = "ignored section"\n'
+    )
+    env = {"TRACKLI_DATA_DIR": str(tmp_path), "ATLASSIAN_CLIENT_ID": "from-env"}
+    s = load_settings(env=env, secrets_path=secrets)
+    assert s.atlassian_client_id == "from-env"
+    assert s.atlassian_api_url == "http://127.0.0.1:9999"
+    assert s.atlassian_auth_url == "https://auth.atlassian.com"
+
+
+def test_postgres_url_gets_the_psycopg3_driver(tmp_path):
+    s = load_settings(env={"TRACKLI_DATABASE_URL": "postgresql://u@h/db"}, secrets_path=tmp_path / "x")
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    "name, value, fragment",
+    [
+        ("TRACKLI_DATABASE_URL", "mysql://x/y", "unknown database scheme"),
+        ("ATLASSIAN_API_URL", "ftp://api", "must be an http(s) URL"),
+        ("ATLASSIAN_AUTH_URL", "not a url", "must be an http(s) URL"),
+        ("ATLASSIAN_REDIRECT_URI", "callback", "must be an http(s) URL"),
+        ("TRACKLI_SYNC_MIN_INTERVAL_S", "soon", "must be a number"),
+        ("TRACKLI_AUDIT_RETENTION_DAYS", "0", "at least 1"),
+        ("TRACKLI_DEMO", "maybe", "true or false"),
+    ],
+)
+def test_malformed_values_fail_with_the_setting_named(tmp_path, name, value, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={name: value, "TRACKLI_DATA_DIR": str(tmp_path)}, secrets_path=tmp_path / "x")
+    assert name in str(err.value) and fragment in str(err.value)
+
+
+def test_broken_secrets_file_is_named(tmp_path):
+    bad = tmp_path / "secrets.toml"
+    bad.write_text("this is = = not toml")
+    with pytest.raises(ConfigError, match="secrets.toml is not valid TOML"):
+        load_settings(env={}, secrets_path=bad)
+
+
+def test_secret_key_file_is_created_once_owner_only(tmp_path):
+    from trackli.crypto import Vault, key_file
+
+    s = load_settings(env={"TRACKLI_DATA_DIR": str(tmp_path)}, secrets_path=tmp_path / "x")
+    first = Vault.from_settings(s)
+    token = first.encrypt("secret-value")
+    assert (key_file(s).stat().st_mode & 0o777) == 0o600
+    assert Vault.from_settings(s).decrypt(token) == "secret-value"  # same key read back
+    assert "secret-value" not in token
+
+
+def test_bad_secret_key_is_explained(tmp_path):
+    from trackli.crypto import Vault
+
+    s = load_settings(env={"TRACKLI_SECRET_KEY": "short", "TRACKLI_DATA_DIR": str(tmp_path)}, secrets_path=tmp_path / "x")
+    with pytest.raises(ConfigError, match="TRACKLI_SECRET_KEY entry 1 is not a Fernet key"):
+        Vault.from_settings(s)

@@ -1,0 +1,5 @@
+import sys
+
+from trackli.cli import main
+
+sys.exit(main())

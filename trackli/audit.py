@@ -1,0 +1,113 @@
+"""The integration audit log: `record()` and the queries the audit page and CLI make.
+
+Details are scrubbed before they are written: a key that looks like a secret is dropped, and a
+value that contains a known secret is masked, so no token ever lands in the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Iterable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from trackli.models import AuditEntry, utcnow
+
+SECRET_KEYS = re.compile(r"(token|secret|password|authorization|code|cookie|state)$", re.I)
+SECRET_VALUES = re.compile(
+    r"(Bearer\s+[\w\-\.~+/=]+|Basic\s+[\w+/=]+|(?:access|refresh)_token[\"'=:\s]+[\w\-\.~+/=]+)", re.I
+)
+
+
+def scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if SECRET_KEYS.search(str(k)) else scrub(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return SECRET_VALUES.sub("[redacted]", value)
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def record(
+    session: Session,
+    user_id: int | None,
+    event_type: str,
+    details: dict[str, Any] | None = None,
+    *,
+    success: bool = True,
+    error: str | None = None,
+    provider: str = "atlassian",
+) -> AuditEntry:
+    entry = AuditEntry(
+        user_id=user_id,
+        provider=provider,
+        event_type=event_type,
+        details=scrub(details or {}),
+        success=success,
+        error_message=scrub(error)[:2000] if error else None,
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+def query(
+    session: Session,
+    user_id: int,
+    *,
+    event_types: Iterable[str] | None = None,
+    success: bool | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int | None = 500,
+) -> list[AuditEntry]:
+    """A user's entries, newest first."""
+    stmt = select(AuditEntry).where(AuditEntry.user_id == user_id)
+    event_types = list(event_types or [])
+    if event_types:
+        stmt = stmt.where(AuditEntry.event_type.in_(event_types))
+    if success is not None:
+        stmt = stmt.where(AuditEntry.success.is_(success))
+    if since is not None:
+        stmt = stmt.where(AuditEntry.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEntry.created_at < until)
+    stmt = stmt.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def event_types(session: Session, user_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(AuditEntry.event_type).where(AuditEntry.user_id == user_id).distinct().order_by(AuditEntry.event_type)
+        )
+    )
+
+
+def count(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.user_id == user_id)) or 0
+
+
+def purge_older_than(session: Session, days: int) -> int:
+    cutoff = utcnow() - dt.timedelta(days=days)
+    result = session.execute(delete(AuditEntry).where(AuditEntry.created_at < cutoff))
+    return result.rowcount or 0
+
+
+def as_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "created_at": entry.created_at.isoformat(),
+        "event_type": entry.event_type,
+        "provider": entry.provider,
+        "success": entry.success,
+        "error": entry.error_message,
+        "details": entry.details,
+    }

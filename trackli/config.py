@@ -1,0 +1,171 @@
+"""Settings: environment variables, then `.streamlit/secrets.toml`, then defaults.
+
+One frozen `Settings` object is the only place the rest of the code reads configuration from.
+A malformed value fails at start with a `ConfigError` that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import platformdirs
+
+DEFAULT_AUTH_URL = "https://auth.atlassian.com"
+DEFAULT_API_URL = "https://api.atlassian.com"
+LOCAL_USER_EMAIL = "me@localhost"
+LOCAL_USER_NAME = "Local user"
+
+
+class ConfigError(ValueError):
+    """A setting is malformed; the message names the setting and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    secret_key: str | None = field(default=None, repr=False)
+    atlassian_client_id: str | None = None
+    atlassian_client_secret: str | None = field(default=None, repr=False)
+    atlassian_redirect_uri: str | None = None
+    atlassian_auth_url: str = DEFAULT_AUTH_URL
+    atlassian_api_url: str = DEFAULT_API_URL
+    sync_min_interval_s: float = 10.0
+    audit_retention_days: int = 90
+    http_timeout_s: float = 20.0
+    demo: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def oauth_configured(self) -> bool:
+        return bool(self.atlassian_client_id and self.atlassian_client_secret and self.atlassian_redirect_uri)
+
+    def missing_oauth_settings(self) -> list[str]:
+        names = {
+            "ATLASSIAN_CLIENT_ID": self.atlassian_client_id,
+            "ATLASSIAN_CLIENT_SECRET": self.atlassian_client_secret,
+            "ATLASSIAN_REDIRECT_URI": self.atlassian_redirect_uri,
+        }
+        return [name for name, value in names.items() if not value]
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+
+# name -> (Settings field, parser)
+def _url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://example.com, got {value!r}")
+    return value.rstrip("/")
+
+
+def _database_url(name: str, value: str) -> str:
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme in ("postgresql", "postgres"):
+        # Bare postgresql:// would pick psycopg2, which is not installed: use psycopg 3.
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    if scheme in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        return value
+    raise ConfigError(
+        f"{name} has an unknown database scheme {scheme or value!r}: use sqlite:///path/to/file.db "
+        "or postgresql+psycopg://user@host:5432/dbname"
+    )
+
+
+def _float(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value!r}")
+    return number
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _text(name: str, value: str) -> str:
+    return value
+
+
+def _redirect(name: str, value: str) -> str:
+    return _url(name, value) if value else value
+
+
+SETTINGS: dict[str, tuple[str, Any]] = {
+    "TRACKLI_DATABASE_URL": ("database_url", _database_url),
+    "TRACKLI_DATA_DIR": ("data_dir", lambda n, v: Path(v).expanduser()),
+    "TRACKLI_SECRET_KEY": ("secret_key", _text),
+    "ATLASSIAN_CLIENT_ID": ("atlassian_client_id", _text),
+    "ATLASSIAN_CLIENT_SECRET": ("atlassian_client_secret", _text),
+    "ATLASSIAN_REDIRECT_URI": ("atlassian_redirect_uri", _redirect),
+    "ATLASSIAN_AUTH_URL": ("atlassian_auth_url", _url),
+    "ATLASSIAN_API_URL": ("atlassian_api_url", _url),
+    "TRACKLI_SYNC_MIN_INTERVAL_S": ("sync_min_interval_s", _float),
+    "TRACKLI_AUDIT_RETENTION_DAYS": ("audit_retention_days", _int),
+    "TRACKLI_HTTP_TIMEOUT_S": ("http_timeout_s", _float),
+    "TRACKLI_DEMO": ("demo", _bool),
+}
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """Top-level string values of a Streamlit secrets file (sections such as [auth] are skipped)."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return {k: str(v) for k, v in data.items() if not isinstance(v, dict)}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    secrets_path: Path | None = None,
+) -> Settings:
+    """Build settings from `env` (default: os.environ), then the secrets file, then defaults."""
+    env = os.environ if env is None else env
+    if secrets_path is None:
+        secrets_path = Path(env.get("TRACKLI_SECRETS_FILE", ".streamlit/secrets.toml"))
+    secrets = read_secrets_file(secrets_path)
+
+    values: dict[str, Any] = {}
+    for name, (attr, parse) in SETTINGS.items():
+        raw = env.get(name)
+        if raw is None or raw == "":
+            raw = secrets.get(name)
+        if raw is None or raw == "":
+            continue
+        values[attr] = parse(name, raw.strip())
+
+    data_dir = values.get("data_dir") or Path(platformdirs.user_data_dir("trackli", appauthor=False))
+    values["data_dir"] = data_dir
+    values.setdefault("database_url", f"sqlite:///{data_dir / 'trackli.db'}")
+    return Settings(**values)

@@ -1,0 +1,298 @@
+"""SQLAlchemy 2.0 typed models. The Alembic migrations in `trackli/migrations/` create exactly these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(constraint_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CARD_STATUSES = ("backlog", "todo", "in_progress", "done")
+CARD_SOURCES = ("manual", "confluence")
+SYNC_STATES = ("none", "synced", "waiting", "failed", "conflict")
+PENDING_STATUSES = ("pending", "approved", "dismissed", "gone")
+CONNECTION_KINDS = ("oauth", "api_token")
+CONNECTION_STATUSES = ("ok", "needs_reconnect", "error")
+OUTBOX_STATES = ("pending", "sending", "done", "failed")
+REMOTE_STATUSES = ("complete", "incomplete")
+SYNC_TRIGGERS = ("manual", "scheduled", "cli")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC in Python on both dialects (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("email", name="email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sync_request_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="owner_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    colour: Mapped[str] = mapped_column(String(7), default="#4C6EF5")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AtlassianConnection(Base):
+    __tablename__ = "atlassian_connections"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CONNECTION_KINDS), name="kind"),
+        CheckConstraint(_in("status", CONNECTION_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    site_url: Mapped[str] = mapped_column(String(500))
+    cloud_id: Mapped[str | None] = mapped_column(String(100))
+    site_name: Mapped[str | None] = mapped_column(String(200))
+    account_id: Mapped[str | None] = mapped_column(String(128))
+    account_email: Mapped[str | None] = mapped_column(String(320))
+    account_name: Mapped[str | None] = mapped_column(String(200))
+    # Fernet tokens (see trackli.crypto); never plaintext.
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="ok")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Sync lease: one fetch per connection at a time, across processes; expires if its holder dies.
+    sync_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    sync_lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    rate_limit_headers: Mapped[dict | None] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OAuthState(Base):
+    """An OAuth `state` value (stored as its SHA-256): single use, bound to a user, short lived."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Encrypted token bundle and site list, kept while the person picks one of several sites.
+    pending_payload_enc: Mapped[str | None] = mapped_column(Text)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="SET NULL"))
+
+
+class Task(Base):
+    """A card on the board."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(_in("status", CARD_STATUSES), name="status"),
+        CheckConstraint(_in("source", CARD_SOURCES), name="source"),
+        CheckConstraint(_in("sync_state", SYNC_STATES), name="sync_state"),
+        CheckConstraint("length(trim(title)) > 0", name="title_not_blank"),
+        UniqueConstraint("connection_id", "confluence_task_id", name="connection_confluence_task"),
+        Index("ix_tasks_owner_status_position", "owner_id", "status", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="todo")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="SET NULL"))
+    confluence_task_id: Mapped[str | None] = mapped_column(String(64))
+    confluence_page_id: Mapped[str | None] = mapped_column(String(64))
+    confluence_page_title: Mapped[str | None] = mapped_column(String(500))
+    confluence_space_key: Mapped[str | None] = mapped_column(String(255))
+    confluence_space_name: Mapped[str | None] = mapped_column(String(500))
+    confluence_url: Mapped[str | None] = mapped_column(String(2000))
+    # Completion sync: what we last know Confluence holds, and how our last push went.
+    confluence_remote_status: Mapped[str | None] = mapped_column(String(20))
+    sync_state: Mapped[str] = mapped_column(String(20), default="none")
+    sync_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PendingTask(Base):
+    __tablename__ = "confluence_pending_tasks"
+    __table_args__ = (
+        CheckConstraint(_in("status", PENDING_STATUSES), name="status"),
+        UniqueConstraint("connection_id", "confluence_task_id", name="connection_task"),
+        Index("ix_confluence_pending_tasks_user_status", "user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"))
+    confluence_task_id: Mapped[str] = mapped_column(String(64))
+    confluence_page_id: Mapped[str | None] = mapped_column(String(64))
+    confluence_blogpost_id: Mapped[str | None] = mapped_column(String(64))
+    confluence_page_title: Mapped[str | None] = mapped_column(String(500))
+    confluence_space_id: Mapped[str | None] = mapped_column(String(64))
+    confluence_space_key: Mapped[str | None] = mapped_column(String(255))
+    confluence_space_name: Mapped[str | None] = mapped_column(String(500))
+    confluence_url: Mapped[str | None] = mapped_column(String(2000))
+    task_title: Mapped[str] = mapped_column(String(500))
+    task_description: Mapped[str] = mapped_column(Text, default="")
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    gone_reason: Mapped[str | None] = mapped_column(String(200))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    # Fields the person edited ("title", "due_date", "project"): upstream never overwrites them.
+    edited_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    remote_status: Mapped[str | None] = mapped_column(String(20))
+    remote_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    trackli_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "integration_audit_log"
+    __table_args__ = (Index("ix_integration_audit_log_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(40), default="atlassian")
+    event_type: Mapped[str] = mapped_column(String(80))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    success: Mapped[bool] = mapped_column(Boolean, default=True)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint(_in("trigger", SYNC_TRIGGERS), name="trigger"),
+        Index("ix_sync_runs_connection_started", "connection_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    new_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged_count: Mapped[int] = mapped_column(Integer, default=0)
+    gone_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxEntry(Base):
+    """A desired Confluence status for a card's task, sent by the drain step."""
+
+    __tablename__ = "completion_outbox"
+    __table_args__ = (
+        CheckConstraint(_in("desired_status", REMOTE_STATUSES), name="desired_status"),
+        CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
+        Index("ix_completion_outbox_state_next", "state", "next_attempt_at"),
+        # At most one unsent entry per card: a newer desire updates it instead of queueing another.
+        Index(
+            "uq_completion_outbox_one_pending_per_card",
+            "task_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"))
+    confluence_task_id: Mapped[str] = mapped_column(String(64))
+    desired_status: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
