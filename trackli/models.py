@@ -128,11 +128,6 @@ class AtlassianConnection(Base):
     scopes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="ok")
     last_error: Mapped[str | None] = mapped_column(Text)
-    last_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # Sync lease: one fetch per connection at a time, across processes; expires if its holder dies.
-    sync_lease_owner: Mapped[str | None] = mapped_column(String(64))
-    sync_lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    rate_limit_headers: Mapped[dict | None] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -245,6 +240,14 @@ class SyncRun(Base):
     __table_args__ = (
         CheckConstraint(_in("trigger", SYNC_TRIGGERS), name="trigger"),
         Index("ix_sync_runs_connection_started", "connection_id", "started_at"),
+        # The run row is the lock: one running sync per connection, across processes.
+        Index(
+            "uq_sync_runs_one_running_per_connection",
+            "connection_id",
+            unique=True,
+            sqlite_where=text("outcome = 'running'"),
+            postgresql_where=text("outcome = 'running'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -254,6 +257,9 @@ class SyncRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(20), default="running")
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limit: Mapped[dict | None] = mapped_column(JSONType)
     new_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_count: Mapped[int] = mapped_column(Integer, default=0)
     unchanged_count: Mapped[int] = mapped_column(Integer, default=0)

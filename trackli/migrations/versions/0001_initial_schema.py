@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 00:50:57.533507
+Create Date: 2026-11-27
 """
 from alembic import op
 import sqlalchemy as sa
@@ -15,7 +15,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
@@ -41,10 +40,6 @@ def upgrade() -> None:
     sa.Column('scopes', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('last_sync_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('sync_lease_owner', sa.String(length=64), nullable=True),
-    sa.Column('sync_lease_until', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('rate_limit_headers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("kind IN ('oauth', 'api_token')", name=op.f('ck_atlassian_connections_kind')),
@@ -108,6 +103,9 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('outcome', sa.String(length=20), nullable=False),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('pages_fetched', sa.Integer(), nullable=False),
+    sa.Column('rate_limit', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('new_count', sa.Integer(), nullable=False),
     sa.Column('updated_count', sa.Integer(), nullable=False),
     sa.Column('unchanged_count', sa.Integer(), nullable=False),
@@ -124,6 +122,7 @@ def upgrade() -> None:
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
         batch_op.create_index('ix_sync_runs_connection_started', ['connection_id', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sync_runs_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('uq_sync_runs_one_running_per_connection', ['connection_id'], unique=True, sqlite_where=sa.text("outcome = 'running'"), postgresql_where=sa.text("outcome = 'running'"))
 
     op.create_table('tasks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -229,9 +228,7 @@ def upgrade() -> None:
 
 
 
-
 def downgrade() -> None:
-
     with op.batch_alter_table('confluence_pending_tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_confluence_pending_tasks_user_status')
 
@@ -249,6 +246,7 @@ def downgrade() -> None:
 
     op.drop_table('tasks')
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
+        batch_op.drop_index('uq_sync_runs_one_running_per_connection', sqlite_where=sa.text("outcome = 'running'"), postgresql_where=sa.text("outcome = 'running'"))
         batch_op.drop_index(batch_op.f('ix_sync_runs_user_id'))
         batch_op.drop_index('ix_sync_runs_connection_started')
 
@@ -271,4 +269,3 @@ def downgrade() -> None:
 
     op.drop_table('atlassian_connections')
     op.drop_table('users')
-

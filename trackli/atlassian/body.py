@@ -1,0 +1,129 @@
+"""A task's title as plain text, from its ADF or storage-format body.
+
+Mentions and dates are removed (they are the assignee and the due date, kept elsewhere) and
+whitespace is tidied. HTML-looking text stays literal text: nothing here renders markup.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+WHITESPACE = re.compile(r"\s+")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SKIP_ADF = {"mention", "date", "status_placeholder"}
+
+
+def tidy(text: str) -> str:
+    return WHITESPACE.sub(" ", CONTROL.sub("", text)).strip()
+
+
+def _adf_text(node: Any, out: list[str]) -> None:
+    if isinstance(node, list):
+        for child in node:
+            _adf_text(child, out)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind in SKIP_ADF:
+        out.append(" ")
+        return
+    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    if kind == "text":
+        out.append(str(node.get("text", "")))
+    elif kind == "hardBreak":
+        out.append(" ")
+    elif kind == "emoji":
+        out.append(str(attrs.get("text") or attrs.get("shortName") or ""))
+    elif kind in ("inlineCard", "blockCard"):
+        out.append(str(attrs.get("url") or ""))
+    elif kind == "status":
+        out.append(str(attrs.get("text") or ""))
+    content = node.get("content")
+    if content:
+        _adf_text(content, out)
+        if kind in ("paragraph", "heading", "listItem", "taskItem"):
+            out.append(" ")
+
+
+def title_from_adf(value: Any) -> str:
+    """`value` is the ADF document, or (as the API sends it) a JSON string holding one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return tidy(value)
+    out: list[str] = []
+    _adf_text(value, out)
+    return tidy("".join(out))
+
+
+class _StorageText(HTMLParser):
+    """Text of storage-format XHTML without user mentions (<ac:link><ri:user/></ac:link>) and <time/>."""
+
+    BREAKS = {"br", "p", "div", "li", "td", "th"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.link: list[str] | None = None  # text collected inside the current <ac:link>
+        self.link_is_mention = False
+        self.in_time = 0
+
+    def _emit(self, text: str) -> None:
+        (self.link if self.link is not None else self.out).append(text)
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag == "ac:link":
+            self.link, self.link_is_mention = [], False
+        elif tag == "ri:user" and self.link is not None:
+            self.link_is_mention = True
+        elif tag == "time":
+            self.in_time += 1
+            self._emit(" ")
+        elif tag in self.BREAKS:
+            self._emit(" ")
+
+    def handle_startendtag(self, tag: str, attrs) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag == "time":
+            self.in_time -= 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "ac:link" and self.link is not None:
+            if not self.link_is_mention:
+                self.out.extend(self.link)
+            self.out.append(" ")
+            self.link = None
+        elif tag == "time" and self.in_time:
+            self.in_time -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.in_time:
+            self._emit(data)
+
+
+def title_from_storage(value: str) -> str:
+    parser = _StorageText()
+    try:
+        parser.feed(value or "")
+        parser.close()
+    except Exception:  # malformed markup: fall back to the tag-stripped text
+        return tidy(html.unescape(re.sub(r"<[^>]*>", " ", value or "")))
+    return tidy("".join(parser.out))
+
+
+def title_from_body(body: Any) -> str:
+    if not isinstance(body, dict):
+        return ""
+    adf = body.get("atlas_doc_format")
+    if isinstance(adf, dict) and adf.get("value"):
+        return title_from_adf(adf["value"])
+    storage = body.get("storage")
+    if isinstance(storage, dict) and storage.get("value"):
+        return title_from_storage(storage["value"])
+    return ""

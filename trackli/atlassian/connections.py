@@ -1,0 +1,396 @@
+"""Atlassian connections in the database: the OAuth flow with its `state`, API-token connections,
+encrypted tokens, and the serialised refresh of rotating refresh tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trackli import audit
+from trackli.atlassian import oauth, scopes
+from trackli.atlassian.client import ConfluenceClient, RetryPolicy, StaticCredentials, gateway_root
+from trackli.atlassian.errors import AtlassianError, ReconnectRequired, RemoteError
+from trackli.context import Context
+from trackli.crypto import SecretKeyError
+from trackli.db import lock_row
+from trackli.errors import NotFound, UserError, ValidationError
+from trackli.models import AtlassianConnection, OAuthState, utcnow
+
+STATE_TTL = dt.timedelta(minutes=10)
+REFRESH_MARGIN = dt.timedelta(minutes=5)
+
+
+class OAuthNotConfigured(UserError):
+    def __init__(self, missing: list[str]):
+        super().__init__(
+            "Atlassian OAuth is not configured: set " + ", ".join(missing) +
+            " (environment or .streamlit/secrets.toml) from your app in Atlassian's developer console, "
+            "or connect with an API token instead"
+        )
+
+
+class StateRejected(UserError):
+    pass
+
+
+# ---- queries ------------------------------------------------------------------------------------
+
+def list_connections(session: Session, user_id: int) -> list[AtlassianConnection]:
+    return list(session.scalars(
+        select(AtlassianConnection).where(AtlassianConnection.user_id == user_id).order_by(AtlassianConnection.id)
+    ))
+
+
+def get_connection(session: Session, user_id: int, connection_id: int) -> AtlassianConnection:
+    conn = session.get(AtlassianConnection, connection_id)
+    if conn is None or conn.user_id != user_id:
+        raise NotFound(f"connection {connection_id} not found")
+    return conn
+
+
+def describe(conn: AtlassianConnection) -> dict[str, Any]:
+    """What a page or the CLI shows of a connection (never a token)."""
+    return {
+        "id": conn.id,
+        "kind": conn.kind,
+        "site_url": conn.site_url,
+        "site_name": conn.site_name,
+        "cloud_id": conn.cloud_id,
+        "account_id": conn.account_id,
+        "account_email": conn.account_email,
+        "account_name": conn.account_name,
+        "scopes": conn.scopes.split() if conn.scopes else [],
+        "missing_scopes": scopes.missing_product_scopes(conn.scopes) if conn.kind == "oauth" else [],
+        "token_expires_at": conn.token_expires_at.isoformat() if conn.token_expires_at else None,
+        "has_token": bool(conn.access_token_enc),
+        "can_refresh": bool(conn.refresh_token_enc) if conn.kind == "oauth" else None,
+        "status": conn.status,
+        "last_error": conn.last_error,
+    }
+
+
+# ---- OAuth 2.0 (3LO) ----------------------------------------------------------------------------
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def start_oauth(ctx: Context, user_id: int) -> str:
+    """A new single-use `state` bound to the user, and the authorize URL to send the browser to."""
+    missing = ctx.settings.missing_oauth_settings()
+    if missing:
+        raise OAuthNotConfigured(missing)
+    state = secrets.token_urlsafe(32)
+    now = utcnow()
+    with ctx.session() as session:
+        session.add(OAuthState(state_hash=_hash(state), user_id=user_id, created_at=now, expires_at=now + STATE_TTL))
+        audit.record(session, user_id, "oauth.initiated", {"scopes": list(scopes.PRODUCT_SCOPES)})
+    return oauth.authorize_url(ctx.settings, state)
+
+
+@dataclass
+class OAuthOutcome:
+    status: str  # "connected" | "already_connected" | "choose_site"
+    connection_id: int | None = None
+    sites: list[oauth.Site] = field(default_factory=list)
+
+
+def _reject(ctx: Context, user_id: int, reason: str) -> StateRejected:
+    with ctx.session() as session:
+        audit.record(session, user_id, "oauth.state_rejected", {"reason": reason}, success=False, error=reason)
+    return StateRejected(f"This sign-in link is not valid ({reason}). Start again with Connect Atlassian.")
+
+
+def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.Client | None = None) -> OAuthOutcome:
+    """The callback: check `state`, exchange the code once, and save the connection (or ask for a site).
+
+    Replaying a callback that already succeeded is harmless: it answers "already_connected".
+    """
+    if not state or not code:
+        raise _reject(ctx, user_id, "the callback had no state or no code")
+    with ctx.session() as session:
+        row = session.execute(
+            select(OAuthState).where(OAuthState.state_hash == _hash(state)).with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            reason = "unknown state"
+        elif row.user_id != user_id:
+            reason = "the state belongs to another user"
+        elif row.used_at is not None:
+            if row.connection_id is not None:
+                return OAuthOutcome("already_connected", row.connection_id)
+            if row.pending_payload_enc:
+                payload = json.loads(ctx.vault.decrypt(row.pending_payload_enc))
+                return OAuthOutcome("choose_site", sites=[oauth.Site(**s) for s in payload["sites"]])
+            reason = "the state was already used"
+        elif row.expires_at < utcnow():
+            reason = "the state expired"
+        else:
+            reason = None
+            row.used_at = utcnow()  # committed before the exchange: a second callback cannot exchange again
+    if reason:
+        raise _reject(ctx, user_id, reason)
+
+    owns = http is None
+    http = http or httpx.Client(timeout=ctx.settings.http_timeout_s)
+    try:
+        try:
+            tokens = oauth.exchange_code(http, ctx.settings, code)
+            sites = oauth.accessible_resources(http, ctx.settings, tokens.access_token)
+        except AtlassianError as exc:
+            with ctx.session() as session:
+                audit.record(session, user_id, "oauth.connect_failed", {}, success=False, error=str(exc))
+            raise
+        if not sites:
+            raise RemoteError("this Atlassian account has no Confluence site that granted access to Trackli")
+        if len(sites) == 1:
+            conn_id = _save_oauth(ctx, user_id, tokens, sites[0], http)
+            with ctx.session() as session:
+                session.get(OAuthState, _hash(state)).connection_id = conn_id
+            return OAuthOutcome("connected", conn_id)
+        payload = {
+            "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
+                       "expires_at": tokens.expires_at.isoformat(), "scope": tokens.scope},
+            "sites": [s.__dict__ | {"scopes": list(s.scopes)} for s in sites],
+        }
+        with ctx.session() as session:
+            session.get(OAuthState, _hash(state)).pending_payload_enc = ctx.vault.encrypt(json.dumps(payload))
+        return OAuthOutcome("choose_site", sites=sites)
+    finally:
+        if owns:
+            http.close()
+
+
+def choose_site(ctx: Context, user_id: int, state: str, cloud_id: str, http: httpx.Client | None = None) -> int:
+    with ctx.session() as session:
+        row = session.get(OAuthState, _hash(state or ""))
+        if row is None or row.user_id != user_id or not row.pending_payload_enc:
+            raise _reject(ctx, user_id, "no site choice is waiting for this state")
+        payload = json.loads(ctx.vault.decrypt(row.pending_payload_enc))
+    site = next((oauth.Site(**s) for s in payload["sites"] if s["cloud_id"] == cloud_id), None)
+    if site is None:
+        raise ValidationError(f"site {cloud_id!r} was not among the sites Atlassian offered")
+    t = payload["tokens"]
+    tokens = oauth.TokenSet(t["access_token"], t["refresh_token"], dt.datetime.fromisoformat(t["expires_at"]), t["scope"])
+    owns = http is None
+    http = http or httpx.Client(timeout=ctx.settings.http_timeout_s)
+    try:
+        conn_id = _save_oauth(ctx, user_id, tokens, site, http)
+    finally:
+        if owns:
+            http.close()
+    with ctx.session() as session:
+        row = session.get(OAuthState, _hash(state))
+        row.connection_id, row.pending_payload_enc = conn_id, None
+    return conn_id
+
+
+def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.Site, http: httpx.Client) -> int:
+    probe = ConfluenceClient(StaticCredentials.bearer(ctx.settings.atlassian_api_url, site.cloud_id, tokens.access_token,
+                                                      tokens.scope), http, retry=RetryPolicy(tries=2))
+    account = probe.whoami(ctx.settings.atlassian_api_url)
+    vault = ctx.vault
+    with ctx.session() as session:
+        conn = session.scalar(select(AtlassianConnection).where(
+            AtlassianConnection.user_id == user_id, AtlassianConnection.kind == "oauth",
+            AtlassianConnection.cloud_id == site.cloud_id,
+        ))
+        if conn is None:
+            conn = AtlassianConnection(user_id=user_id, kind="oauth", cloud_id=site.cloud_id, site_url=site.url)
+            session.add(conn)
+        conn.site_url, conn.site_name = site.url, site.name
+        conn.account_id, conn.account_email, conn.account_name = account.account_id, account.email, account.name
+        conn.access_token_enc = vault.encrypt(tokens.access_token)
+        conn.refresh_token_enc = vault.encrypt(tokens.refresh_token)
+        conn.token_expires_at = tokens.expires_at
+        conn.scopes = tokens.scope
+        conn.status, conn.last_error = "ok", None
+        session.flush()
+        missing = scopes.missing_product_scopes(tokens.scope)
+        audit.record(session, user_id, "oauth.connected", {
+            "connection_id": conn.id, "site": site.url, "granted_scopes": tokens.scope.split(), "missing_scopes": missing,
+        })
+        return conn.id
+
+
+# ---- API token ----------------------------------------------------------------------------------
+
+def normalise_site_url(site_url: str) -> str:
+    site_url = (site_url or "").strip().rstrip("/")
+    if site_url.endswith("/wiki"):
+        site_url = site_url[: -len("/wiki")]
+    parts = urlsplit(site_url)
+    if not parts.netloc or parts.scheme not in ("http", "https"):
+        raise ValidationError(f"{site_url!r} is not a site URL: use https://your-site.atlassian.net")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValidationError("the site URL must use https (http is allowed only for 127.0.0.1 and localhost)")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def connect_api_token(
+    ctx: Context, user_id: int, site_url: str, email: str, token: str, http: httpx.Client | None = None,
+) -> int:
+    site_url = normalise_site_url(site_url)
+    email = (email or "").strip()
+    if "@" not in email:
+        raise ValidationError("enter the email address of your Atlassian account")
+    if not (token or "").strip():
+        raise ValidationError("enter an API token (create one at id.atlassian.com → Security → API tokens)")
+    token = token.strip()
+    client = ConfluenceClient(StaticCredentials.basic(site_url, email, token), http,
+                              retry=RetryPolicy(tries=2), timeout=ctx.settings.http_timeout_s)
+    try:
+        account = client.whoami()
+    except AtlassianError as exc:
+        with ctx.session() as session:
+            audit.record(session, user_id, "connection.failed", {"site": site_url, "kind": "api_token"}, success=False, error=str(exc))
+        raise
+    finally:
+        client.close()
+    with ctx.session() as session:
+        conn = session.scalar(select(AtlassianConnection).where(
+            AtlassianConnection.user_id == user_id, AtlassianConnection.kind == "api_token",
+            AtlassianConnection.site_url == site_url,
+        ))
+        if conn is None:
+            conn = AtlassianConnection(user_id=user_id, kind="api_token", site_url=site_url)
+            session.add(conn)
+        conn.site_name = urlsplit(site_url).hostname
+        conn.account_id, conn.account_email, conn.account_name = account.account_id, email, account.name
+        conn.access_token_enc = ctx.vault.encrypt(token)
+        conn.refresh_token_enc, conn.token_expires_at, conn.scopes = None, None, ""
+        conn.status, conn.last_error = "ok", None
+        session.flush()
+        audit.record(session, user_id, "connection.created", {"connection_id": conn.id, "site": site_url, "kind": "api_token"})
+        return conn.id
+
+
+def disconnect(ctx: Context, user_id: int, connection_id: int) -> None:
+    """Forget the tokens but keep the connection's queue, cards and unsent completions for a reconnect."""
+    with ctx.session() as session:
+        conn = get_connection(session, user_id, connection_id)
+        conn.access_token_enc = conn.refresh_token_enc = None
+        conn.token_expires_at = None
+        conn.status, conn.last_error = "needs_reconnect", "Disconnected: connect again to resume syncing"
+        audit.record(session, user_id, "connection.disconnected", {"connection_id": connection_id})
+
+
+def mark(session: Session, conn_id: int, status: str, error: str | None) -> None:
+    conn = session.get(AtlassianConnection, conn_id)
+    if conn is not None:
+        conn.status, conn.last_error = status, error
+
+
+# ---- credentials for the client -----------------------------------------------------------------
+
+class OAuthCredentials:
+    """Bearer credentials of one stored connection, refreshed with rotation under a row lock.
+
+    Refreshes of a connection are serialised across threads and processes: the refresh takes
+    the connection's row lock, re-reads the tokens (another holder may have refreshed already),
+    and stores the new pair in the same transaction.
+    """
+
+    kind = "oauth"
+
+    def __init__(self, ctx: Context, conn: AtlassianConnection, http: httpx.Client):
+        self.ctx, self.http, self.connection_id, self.user_id = ctx, http, conn.id, conn.user_id
+        self.root = gateway_root(ctx.settings.atlassian_api_url, conn.cloud_id or "")
+        self.granted_scopes = conn.scopes
+        self._access = _decrypt(ctx, conn, conn.access_token_enc, "the access token")
+        self._expires_at = conn.token_expires_at
+        self._lock = threading.Lock()
+        self.refreshes = 0  # token requests made by this object
+
+    def _fresh_enough(self, expires_at: dt.datetime | None) -> bool:
+        return expires_at is not None and expires_at - utcnow() > REFRESH_MARGIN
+
+    def authorization(self) -> str:
+        if not self._access or not self._fresh_enough(self._expires_at):
+            self._refresh(self._access)
+        return f"Bearer {self._access}"
+
+    def refresh_after_401(self, rejected: str) -> bool:
+        self._refresh(rejected.removeprefix("Bearer "), after_401=True)
+        return True
+
+    def _refresh(self, stale: str | None, after_401: bool = False) -> None:
+        with self._lock:
+            failure: ReconnectRequired | None = None
+            with self.ctx.session() as session:
+                conn = lock_row(session, AtlassianConnection, self.connection_id)
+                if conn is None:
+                    raise ReconnectRequired("this connection was removed")
+                current = _decrypt(self.ctx, conn, conn.access_token_enc, "the access token")
+                if current and current != stale and (after_401 or self._fresh_enough(conn.token_expires_at)):
+                    # Someone else refreshed while we waited for the lock: use theirs.
+                    self._access, self._expires_at, self.granted_scopes = current, conn.token_expires_at, conn.scopes
+                    return
+                refresh_token = _decrypt(self.ctx, conn, conn.refresh_token_enc, "the refresh token")
+                if not refresh_token:
+                    failure = ReconnectRequired("this connection has no refresh token (it was disconnected, or offline_access was not granted)")
+                else:
+                    try:
+                        self.refreshes += 1
+                        tokens = oauth.refresh(self.http, self.ctx.settings, refresh_token)
+                    except ReconnectRequired as exc:
+                        failure = exc
+                    except AtlassianError as exc:
+                        audit.record(session, conn.user_id, "oauth.token_refresh_failed",
+                                     {"connection_id": conn.id, "transient": True}, success=False, error=str(exc))
+                        raise
+                if failure is not None:
+                    conn.status, conn.last_error = "needs_reconnect", str(failure)
+                    audit.record(session, conn.user_id, "oauth.token_refresh_failed",
+                                 {"connection_id": conn.id}, success=False, error=str(failure))
+                else:
+                    vault = self.ctx.vault
+                    conn.access_token_enc = vault.encrypt(tokens.access_token)
+                    conn.refresh_token_enc = vault.encrypt(tokens.refresh_token or refresh_token)
+                    conn.token_expires_at = tokens.expires_at
+                    conn.scopes = tokens.scope or conn.scopes
+                    conn.status, conn.last_error = "ok", None
+                    audit.record(session, conn.user_id, "oauth.token_refreshed",
+                                 {"connection_id": conn.id, "expires_at": tokens.expires_at.isoformat()})
+                    self._access, self._expires_at, self.granted_scopes = tokens.access_token, tokens.expires_at, conn.scopes
+            if failure is not None:
+                raise failure
+
+
+def _decrypt(ctx: Context, conn: AtlassianConnection, value: str | None, what: str) -> str | None:
+    try:
+        return ctx.vault.decrypt(value, f"{what} of connection {conn.id}")
+    except SecretKeyError as exc:
+        with ctx.session() as session:
+            mark(session, conn.id, "error", str(exc))
+        raise
+
+
+def credentials_for(ctx: Context, conn: AtlassianConnection, http: httpx.Client):
+    if not conn.access_token_enc:
+        raise ReconnectRequired("this connection has no credentials (it was disconnected)")
+    if conn.kind == "oauth":
+        return OAuthCredentials(ctx, conn, http)
+    token = _decrypt(ctx, conn, conn.access_token_enc, "the API token")
+    return StaticCredentials.basic(conn.site_url, conn.account_email or "", token)
+
+
+def client_for(
+    ctx: Context, conn: AtlassianConnection, http: httpx.Client | None = None, retry: RetryPolicy | None = None,
+) -> ConfluenceClient:
+    owns = http is None
+    http = http or httpx.Client(timeout=ctx.settings.http_timeout_s)
+    client = ConfluenceClient(credentials_for(ctx, conn, http), http, retry=retry, timeout=ctx.settings.http_timeout_s)
+    client.owns_http = owns
+    return client
