@@ -110,3 +110,47 @@ def scratch_database_url(tmp_path):
 
 
 requires_postgres = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (set TRACKLI_TEST_DATABASE_URL)")
+
+
+@pytest.fixture
+def sim():
+    from trackli.simulator import Simulator
+
+    with Simulator.running(tasks=30, pages=12, spaces=3) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim_ctx(ctx, sim) -> Context:
+    """A context whose OAuth settings point at the simulator."""
+    ctx.settings = ctx.settings.with_(
+        atlassian_auth_url=sim.url, atlassian_api_url=sim.url,
+        atlassian_client_id=sim.state.client_id, atlassian_client_secret=sim.state.client_secret,
+        atlassian_redirect_uri="http://localhost:8501/connect",
+    )
+    return ctx
+
+
+def oauth_connect(ctx, user_id, sim) -> int:
+    """Run the whole OAuth dance against the simulator (auto-approve) and return the connection id."""
+    import httpx
+    from urllib.parse import parse_qs, urlsplit
+
+    from trackli.atlassian import connections
+
+    sim.state.knobs.auto_approve = True
+    url = connections.start_oauth(ctx, user_id)
+    redirect = httpx.get(url, follow_redirects=False)
+    assert redirect.status_code == 302, redirect.text
+    query = parse_qs(urlsplit(redirect.headers["location"]).query)
+    outcome = connections.finish_oauth(ctx, user_id, query["state"][0], query["code"][0])
+    assert outcome.status == "connected"
+    return outcome.connection_id
+
+
+@pytest.fixture
+def token_connection(sim_ctx, user_id, sim) -> int:
+    from trackli.atlassian import connections
+    from trackli.simulator import ME, ME_API_TOKEN
+
+    return connections.connect_api_token(sim_ctx, user_id, sim.url, ME[1], ME_API_TOKEN)

@@ -104,6 +104,55 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("status")
     move.add_argument("--position", type=int, default=None)
 
+    connect = add("connect", "connect an Atlassian site")
+    connect_sub = connect.add_subparsers(dest="connect_command", metavar="KIND", required=True)
+    ct = connect_sub.add_parser("token", help="connect with an API token", parents=[common])
+    ct.add_argument("--site", required=True, metavar="URL")
+    ct.add_argument("--email", required=True)
+    ct.add_argument("--token", required=True)
+
+    add("connections", "list your Atlassian connections")
+    add("sync", "fetch the Confluence tasks assigned to you into the approval queue")
+
+    pending = add("pending", "the approval queue")
+    pending.add_argument("--state", default="pending", choices=["pending", "dismissed", "approved", "gone", "all"])
+
+    edit = add("edit", "edit a pending task before approving it")
+    edit.add_argument("pending_id", type=int)
+    edit.add_argument("--title")
+    edit.add_argument("--due", metavar="YYYY-MM-DD|none")
+    edit.add_argument("--project", metavar="NAME")
+
+    approve = add("approve", "turn pending tasks into cards")
+    approve.add_argument("pending_ids", type=int, nargs="*")
+    approve.add_argument("--all", action="store_true", help="approve every pending task")
+    approve.add_argument("--project", metavar="NAME", help="project for cards that have none")
+
+    for name, helptext in (("dismiss", "dismiss pending tasks"), ("restore", "bring dismissed tasks back")):
+        p = add(name, helptext)
+        p.add_argument("pending_ids", type=int, nargs="+")
+
+    ob = add("outbox", "completion changes waiting for Confluence")
+    ob.add_argument("--drain", action="store_true", help="send them now")
+
+    au = add("audit", "the integration audit log, newest first")
+    au.add_argument("--limit", type=int, default=50)
+
+    worker = add("worker", "sync and drain on a schedule until stopped")
+    worker.add_argument("--every", type=float, default=300.0, metavar="SECONDS")
+    worker.add_argument("--once", action="store_true", help="run one cycle and exit")
+
+    sim = add("simulator", "serve the simulated Atlassian on 127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--tasks", type=int, default=60)
+    sim.add_argument("--pages", type=int, default=20)
+    sim.add_argument("--spaces", type=int, default=4)
+    sim.add_argument("--auto-approve", action="store_true")
+
+    demo = add("demo", "start the simulated Atlassian and the dashboard, already connected")
+    demo.add_argument("--port", type=int, default=8501, help="dashboard port")
+    demo.add_argument("--sim-port", type=int, default=8765)
+    demo.add_argument("--tasks", type=int, default=40)
     return parser
 
 
@@ -200,6 +249,9 @@ def cmd_move(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+from trackli.cli_integration import *  # noqa: E402,F401,F403  (registers the integration verbs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -210,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         # `db upgrade` applies migrations itself; every other verb needs an up-to-date schema.
-        ctx = Context.from_settings(settings, migrate=args.command not in ("db", "simulator"))
+        ctx = Context.from_settings(settings, migrate=args.command not in ("db", "simulator", "demo"))
         return COMMANDS[args.command](ctx, args, out)
     except (ConfigError, UserError) as exc:
         print(f"trackli: {exc}", file=sys.stderr)

@@ -251,7 +251,11 @@ def connect_api_token(
     client = ConfluenceClient(StaticCredentials.basic(site_url, email, token), http,
                               retry=RetryPolicy(tries=2), timeout=ctx.settings.http_timeout_s)
     try:
-        account = client.whoami()
+        try:
+            account = client.whoami()
+        except ReconnectRequired:
+            raise RemoteError("Atlassian refused this email and API token: check both, or create a new token at "
+                              "id.atlassian.com → Security → API tokens") from None
     except AtlassianError as exc:
         with ctx.session() as session:
             audit.record(session, user_id, "connection.failed", {"site": site_url, "kind": "api_token"}, success=False, error=str(exc))
