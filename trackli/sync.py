@@ -630,3 +630,22 @@ def outbox_rows(session: Session, user_id: int, states: Iterable[str] = ("pendin
     return list(session.scalars(select(OutboxEntry).where(
         OutboxEntry.user_id == user_id, OutboxEntry.state.in_(tuple(states))).order_by(OutboxEntry.id)))
 
+
+
+class TooSoon(ValidationError):
+    pass
+
+
+def manual_sync(ctx: Context, user_id: int, progress: Progress | None = None, **kwargs: Any) -> list[SyncResult]:
+    """The Sync now button: at most once per `sync_min_interval_s` per user, then `sync_user`."""
+    from trackli.models import User
+
+    now = utcnow()
+    interval = dt.timedelta(seconds=ctx.settings.sync_min_interval_s)
+    with ctx.session() as session:
+        user = session.get(User, user_id, with_for_update=True)
+        if user.last_sync_request_at and now - user.last_sync_request_at < interval:
+            wait = (user.last_sync_request_at + interval - now).total_seconds()
+            raise TooSoon(f"Sync ran moments ago; try again in {max(1, round(wait))} s")
+        user.last_sync_request_at = now
+    return sync_user(ctx, user_id, "manual", progress=progress, **kwargs)

@@ -1,0 +1,148 @@
+"""Board: your cards by status. Moving a Confluence card to Done completes the task in Confluence."""
+
+import datetime as dt
+import threading
+from urllib.parse import quote
+
+import pandas as pd
+import streamlit as st
+
+from trackli import board, sync
+from trackli.errors import TrackliError
+from trackli.models import CARD_STATUSES
+from trackli.ui import setup, widgets
+
+CARD_LIMIT = 40  # per column; a longer column is shown as a table
+pc = setup.page("Board", ":material/view_kanban:")
+ctx, uid = pc.ctx, pc.user_id
+
+
+def stamp():
+    with ctx.session() as session:
+        return board.change_stamp(session, uid)
+
+
+widgets.watch("board_stamp", stamp)
+widgets.flash()
+
+
+def send_completions() -> None:
+    """Completion sync starts right away, off the page's thread: the move never waits for Confluence."""
+    threading.Thread(target=sync.drain, args=(ctx,), kwargs={"user_id": uid}, daemon=True).start()
+
+
+def move(card_id: int, status: str) -> None:
+    try:
+        with ctx.session() as session:
+            card = board.move_card(session, uid, card_id, status)
+            queued = card.sync_state == "waiting"
+    except TrackliError as exc:
+        widgets.flash(str(exc), "error")
+        return
+    if queued:
+        send_completions()
+
+
+def on_move(card_id: int) -> None:
+    target = st.session_state.get(f"move_{card_id}")
+    if target:
+        move(card_id, target)
+
+
+def retry(card_id: int) -> None:
+    with ctx.session() as session:
+        sync.retry_card(session, uid, card_id)
+    send_completions()
+
+
+def settle(card_id: int, keep: str) -> None:
+    with ctx.session() as session:
+        sync.resolve_conflict(session, uid, card_id, keep)
+    send_completions()
+
+
+with ctx.session() as session:
+    projects = board.list_projects(session, uid)
+by_name = {p.name: p.id for p in projects}
+
+top_left, top_right = st.columns([1, 2])
+project_filter = top_left.selectbox("Project", ["All projects"] + list(by_name), key="board_project")
+with top_right.expander("Add a card", icon=":material/add:"):
+    with st.form("add_card", clear_on_submit=True):
+        title = st.text_input("Title", max_chars=500)
+        c1, c2, c3 = st.columns(3)
+        project = c1.selectbox("Project", ["(none)"] + list(by_name))
+        due = c2.date_input("Due", value=None)
+        status = c3.selectbox("Column", CARD_STATUSES, index=1, format_func=board.STATUS_LABELS.get)
+        new_project = st.text_input("…or a new project", placeholder="New project name")
+        if st.form_submit_button("Add card", icon=":material/add:"):
+            try:
+                with ctx.session() as session:
+                    project_id = by_name.get(project)
+                    if new_project.strip():
+                        project_id = board.create_project(session, uid, new_project).id
+                    board.create_card(session, uid, title, project_id=project_id, status=status, due_date=due)
+                widgets.flash("Card added")
+                st.rerun()
+            except TrackliError as exc:
+                st.error(str(exc))
+
+with ctx.session() as session:
+    columns = board.board(session, uid, project_id=by_name.get(project_filter))
+all_cards = [c for status in CARD_STATUSES for c in columns[status]]
+
+if not all_cards:
+    st.info("No cards yet. Approve tasks on the **Pending** page, or add a card of your own.", icon=":material/view_kanban:")
+else:
+    with st.expander("Move a card", icon=":material/swap_horiz:"):
+        labels = {c.id: f"{c.title} — {board.STATUS_LABELS[c.status]}" for c in all_cards}
+        m1, m2, m3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+        chosen = m1.selectbox("Card", list(labels), format_func=lambda i: labels[i], key="move_pick")
+        target = m2.selectbox("To", CARD_STATUSES, format_func=board.STATUS_LABELS.get, key="move_target")
+        if m3.button("Move", icon=":material/arrow_forward:"):
+            move(chosen, target)
+            st.rerun()
+
+today = dt.date.today()
+for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES))):
+    cards = columns[status]
+    column.subheader(f"{board.STATUS_LABELS[status]} · {len(cards)}")
+    if len(cards) > CARD_LIMIT:
+        column.dataframe(
+            pd.DataFrame({
+                "title": [c.title for c in cards], "project": [c.project for c in cards],
+                "due": [c.due_date for c in cards],
+                "sync": [widgets.SYNC_LABELS[c.sync_state] for c in cards],
+                "link": [c.confluence_url for c in cards],
+            }),
+            hide_index=True, height=600,
+            column_config={"link": st.column_config.LinkColumn("Confluence", display_text="Open")},
+        )
+        continue
+    for card in cards:
+        box = column.container(border=True)
+        box.markdown(f"**{widgets.literal(card.title)}**")
+        facts = []
+        if card.project:
+            facts.append(widgets.literal(card.project))
+        if card.due_date:
+            facts.append(f":red[overdue {card.due_date:%Y-%m-%d}]" if card.overdue(today) else f"due {card.due_date:%Y-%m-%d}")
+        if card.source == "confluence":
+            state = widgets.SYNC_LABELS[card.sync_state]
+            colour = {"synced": "green", "waiting": "orange", "failed": "red", "conflict": "violet"}.get(card.sync_state, "gray")
+            facts.append(f":{colour}-badge[{state}]")
+        if card.confluence_url:
+            facts.append(f"[Confluence page]({quote(card.confluence_url, safe=':/?&=#%')})")
+        if facts:
+            box.markdown(" · ".join(facts))
+        if card.sync_error and card.sync_state in ("failed", "conflict", "waiting"):
+            box.caption(widgets.literal(card.sync_error))
+        if card.sync_state == "failed":
+            box.button("Retry sync", key=f"retry_{card.id}", on_click=retry, args=(card.id,), icon=":material/refresh:")
+        if card.sync_state == "conflict":
+            k1, k2 = box.columns(2)
+            k1.button("Keep done", key=f"keep_{card.id}", on_click=settle, args=(card.id, "here"))
+            k2.button("Reopen here", key=f"reopen_{card.id}", on_click=settle, args=(card.id, "confluence"))
+        box.selectbox("Move to", [s for s in CARD_STATUSES if s != status], index=None, key=f"move_{card.id}",
+                      format_func=board.STATUS_LABELS.get, placeholder="Move to…", label_visibility="collapsed",
+                      on_change=on_move, args=(card.id,))

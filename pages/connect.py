@@ -1,0 +1,129 @@
+"""Connect: link Trackli to your Atlassian site (OAuth 2.0 or an API token), and see each connection."""
+
+import json
+
+import streamlit as st
+
+from trackli import sync
+from trackli.atlassian import connections
+from trackli.errors import TrackliError
+from trackli.ui import setup, widgets
+
+pc = setup.page("Connect", ":material/link:")
+ctx, uid = pc.ctx, pc.user_id
+settings = ctx.settings
+widgets.flash()
+
+
+def go_to(url: str) -> None:
+    """Send the browser to `url` in this tab (links and link buttons would open a new one)."""
+    st.html(f"<script>window.location.assign({json.dumps(url)})</script>", unsafe_allow_javascript=True)
+    st.markdown(f"Opening Atlassian… if nothing happens, [continue to Atlassian]({url}).")
+
+
+# -- the OAuth callback lands here -----------------------------------------------------------------
+params = st.query_params.to_dict()
+if "code" in params or "error" in params:
+    st.query_params.clear()  # the code must not stay in the address bar
+    if "error" in params:
+        st.error(f"Atlassian did not grant access ({params['error']}). You can try again below.")
+    else:
+        try:
+            outcome = connections.finish_oauth(ctx, uid, params.get("state", ""), params.get("code", ""))
+        except TrackliError as exc:
+            st.error(str(exc))
+        else:
+            if outcome.status == "connected":
+                st.success("Connected to Atlassian. Your tasks will appear on the Pending page after a sync.",
+                           icon=":material/check_circle:")
+            elif outcome.status == "already_connected":
+                st.info("This sign-in was already completed: you are connected.")
+            else:
+                st.session_state["site_choice"] = (params["state"], outcome.sites)
+
+if "site_choice" in st.session_state:
+    state, sites = st.session_state["site_choice"]
+    st.subheader("Choose a site")
+    names = {s.cloud_id: f"{s.name} ({s.url})" for s in sites}
+    chosen = st.radio("Your Atlassian account reaches several sites; which one should Trackli use?",
+                      list(names), format_func=names.get, key="site_pick")
+    if st.button("Use this site", type="primary"):
+        try:
+            connections.choose_site(ctx, uid, state, chosen)
+        except TrackliError as exc:
+            st.error(str(exc))
+        else:
+            del st.session_state["site_choice"]
+            widgets.flash("Connected to Atlassian.")
+            st.rerun()
+
+# -- new connections -------------------------------------------------------------------------------
+oauth_col, token_col = st.columns(2)
+with oauth_col:
+    st.subheader("Atlassian account (OAuth 2.0)")
+    missing = settings.missing_oauth_settings()
+    if missing:
+        st.warning(
+            "OAuth is not configured yet. Set " + ", ".join(f"`{m}`" for m in missing) +
+            " in the environment or in `.streamlit/secrets.toml`, using your app's values from Atlassian's "
+            "developer console (its callback URL must be this page's address, e.g. `http://localhost:8501/connect`). "
+            "Or connect with an API token instead.", icon=":material/settings:")
+    else:
+        st.write("Sign in at Atlassian and grant Trackli access to your Confluence tasks.")
+        if st.button("Connect Atlassian", type="primary", icon=":material/login:"):
+            try:
+                go_to(connections.start_oauth(ctx, uid))
+            except TrackliError as exc:
+                st.error(str(exc))
+
+with token_col:
+    st.subheader("API token")
+    with st.form("api_token", clear_on_submit=False):
+        site = st.text_input("Site URL", placeholder="https://your-site.atlassian.net")
+        email = st.text_input("Email of your Atlassian account")
+        token = st.text_input("API token", type="password",
+                              help="Create one at id.atlassian.com → Security → API tokens")
+        if st.form_submit_button("Connect with token", icon=":material/key:"):
+            try:
+                connections.connect_api_token(ctx, uid, site, email, token)
+            except TrackliError as exc:
+                st.error(str(exc))
+            else:
+                widgets.flash("Connected with the API token.")
+                st.rerun()
+
+# -- existing connections --------------------------------------------------------------------------
+st.divider()
+st.subheader("Your connections")
+with ctx.session() as session:
+    conns = [connections.describe(c) for c in connections.list_connections(session, uid)]
+    last = {c["id"]: (sync.last_runs(session, uid, c["id"], limit=1) or [None])[0] for c in conns}
+if not conns:
+    st.info("None yet.")
+for conn in conns:
+    with st.container(border=True):
+        head, actions = st.columns([4, 1])
+        status_badge = {"ok": ":green-badge[OK]", "needs_reconnect": ":orange-badge[Reconnect needed]",
+                        "error": ":red-badge[Error]"}[conn["status"]]
+        head.markdown(f"**{widgets.literal(conn['site_name'] or conn['site_url'])}** {status_badge}")
+        run = last[conn["id"]]
+        head.markdown(
+            f"{'OAuth 2.0' if conn['kind'] == 'oauth' else 'API token'} · account `{conn['account_email'] or conn['account_id']}`"
+            f" · {widgets.literal(conn['site_url'])}\n\n"
+            + (f"Token expires {conn['token_expires_at'][:16].replace('T', ' ')} UTC · " if conn["token_expires_at"] else "")
+            + (f"last sync {run.started_at:%Y-%m-%d %H:%M} UTC ({run.outcome})" if run else "never synced"))
+        if conn["kind"] == "oauth":
+            head.caption("Granted scopes: " + (" ".join(conn["scopes"]) or "(none)"))
+            if conn["missing_scopes"]:
+                head.error(f"Missing scopes: {', '.join(conn['missing_scopes'])} — see Diagnostics for the fix.")
+        if conn["last_error"]:
+            head.warning(conn["last_error"])
+        if conn["has_token"] and actions.button("Disconnect", key=f"disconnect_{conn['id']}", icon=":material/link_off:"):
+            connections.disconnect(ctx, uid, conn["id"])
+            widgets.flash("Disconnected. The queue, cards and unsent completions are kept for when you reconnect.")
+            st.rerun()
+        if conn["kind"] == "oauth" and not missing:
+            if actions.button("Reconnect", key=f"reconnect_{conn['id']}", icon=":material/sync_lock:"):
+                go_to(connections.start_oauth(ctx, uid))
+        elif conn["kind"] == "api_token" and conn["status"] != "ok":
+            actions.caption("Enter a new token in the API token form to reconnect.")

@@ -1,0 +1,57 @@
+"""Diagnostics: exactly why a connection works or fails."""
+
+import pandas as pd
+import streamlit as st
+
+from trackli import diagnostics
+from trackli.atlassian import connections
+from trackli.errors import TrackliError
+from trackli.ui import setup
+
+pc = setup.page("Diagnostics", ":material/troubleshoot:")
+ctx, uid = pc.ctx, pc.user_id
+
+with ctx.session() as session:
+    conns = [connections.describe(c) for c in connections.list_connections(session, uid)]
+
+if not conns:
+    st.info("No Atlassian connection to diagnose yet: make one on the Connect page.")
+    st.page_link("pages/connect.py", label="Connect Atlassian", icon=":material/link:")
+    st.stop()
+
+for conn in conns:
+    st.header(f"{conn['site_name'] or conn['site_url']} · {'OAuth 2.0' if conn['kind'] == 'oauth' else 'API token'}")
+    live = st.button("Run live probe", key=f"probe_{conn['id']}", icon=":material/network_check:",
+                     help="Calls each Confluence API Trackli uses; the write check re-sends a task's own status, "
+                          "so nothing changes in Confluence.")
+    try:
+        d = diagnostics.diagnose(ctx, uid, conn["id"], live=live)
+    except TrackliError as exc:
+        st.error(str(exc))
+        continue
+    (st.success if d.ok else st.error)(d.headline, icon=":material/check_circle:" if d.ok else ":material/error:")
+    st.dataframe(pd.DataFrame([{"check": f.check, "ok": f.ok, "detail": f.detail, "fix": f.fix or ""} for f in d.findings]),
+                 hide_index=True, width="stretch")
+    if d.scope_table:
+        st.subheader("Scopes: required against granted")
+        st.dataframe(pd.DataFrame(d.scope_table), hide_index=True, width="stretch")
+        st.caption("Granted: " + (" ".join(conn["scopes"]) or "(none)"))
+    if d.probes:
+        st.subheader("Live probe")
+        st.dataframe(pd.DataFrame([{"API": p.api, "method": p.method, "ok": p.ok, "status": p.status,
+                                    "latency (ms)": round(p.latency_ms, 1) if p.latency_ms is not None else None,
+                                    "detail": p.detail} for p in d.probes]), hide_index=True, width="stretch")
+    st.subheader("Last sync runs")
+    if d.runs:
+        st.dataframe(pd.DataFrame(d.runs), hide_index=True, width="stretch")
+    else:
+        st.caption("No sync has run yet.")
+    st.subheader("Completion outbox")
+    st.write(f"{d.outbox['waiting']} waiting · {d.outbox['failed']} failed")
+    if d.outbox["failures"]:
+        st.dataframe(pd.DataFrame(d.outbox["failures"]), hide_index=True, width="stretch")
+    st.subheader("Rate-limit headers last seen")
+    if d.rate_limit:
+        st.json(d.rate_limit)
+    else:
+        st.caption("None seen: Atlassian has not signalled any rate limiting.")

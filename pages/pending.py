@@ -1,0 +1,187 @@
+"""Pending: Confluence tasks assigned to you, waiting to be approved onto the board or dismissed."""
+
+import pandas as pd
+import streamlit as st
+
+from trackli import board, sync
+from trackli.errors import TrackliError
+from trackli.ui import setup, widgets
+
+pc = setup.page("Pending", ":material/inbox:")
+ctx, uid = pc.ctx, pc.user_id
+
+
+def stamp():
+    with ctx.session() as session:
+        return sync.queue_stamp(session, uid)
+
+
+widgets.watch("pending_stamp", stamp)
+widgets.flash()
+
+# -- Sync now --------------------------------------------------------------------------------------
+def summary(r: sync.SyncResult) -> str:
+    if r.outcome == "ok":
+        return (f"Sync finished: {r.new} new · {r.updated} updated · {r.unchanged} unchanged · {r.gone} gone · "
+                f"{r.completed_upstream} completed in Confluence ({r.requests} requests, {r.duration_s:.1f} s)")
+    if r.outcome == "already_running":
+        return "A sync of this connection is already running; its results will appear here shortly."
+    return f"Sync failed: {r.error}"
+
+
+if st.button("Sync now", type="primary", icon=":material/sync:"):
+    with st.status("Syncing with Confluence…", expanded=True) as status:
+        line = st.empty()
+
+        def progress(pages: int, tasks: int) -> None:
+            line.write(f"Fetched {pages} page(s) of tasks — {tasks} task(s) so far")
+
+        try:
+            results = sync.manual_sync(ctx, uid, progress)
+        except TrackliError as exc:
+            widgets.flash(str(exc), "warning")
+        else:
+            if not results:
+                widgets.flash("No Atlassian connection yet: connect one on the Connect page.", "warning")
+            else:
+                failed = any(r.outcome == "failed" for r in results)
+                widgets.flash("\n\n".join(summary(r) for r in results), "error" if failed else "success")
+    st.rerun()  # the header's pending count and the queue show the new state
+
+queue_tab, dismissed_tab, gone_tab = st.tabs(["Waiting", "Dismissed", "Gone from Confluence"])
+
+with ctx.session() as session:
+    projects = board.list_projects(session, uid)
+project_names = [p.name for p in projects]
+
+# -- the queue -------------------------------------------------------------------------------------
+with queue_tab:
+    with ctx.session() as session:
+        everything = sync.list_pending(session, uid, "pending")
+    rows = everything
+    if everything:
+        f1, f2, f3 = st.columns(3)
+        spaces = sorted({r.space_key for r in everything if r.space_key})
+        space = f1.selectbox("Space", ["All spaces"] + spaces, key="filter_space")
+        due_before = f2.date_input("Due on or before", value=None, key="filter_due")
+        text = f3.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
+        if space != "All spaces" or due_before or text:
+            with ctx.session() as session:
+                rows = sync.list_pending(session, uid, "pending", space_key=None if space == "All spaces" else space,
+                                         text=text or None, due_before=due_before)
+
+    if not everything:
+        st.info("Nothing waiting. Tasks land here when someone assigns you a Confluence task "
+                "(an @mention inside a task) — press **Sync now**, or let the scheduled worker fetch them.",
+                icon=":material/inbox:")
+    elif not rows:
+        st.info("No pending task matches these filters.")
+    else:
+        ids = [r.id for r in rows]
+        if st.session_state.get("queue_ids") != ids and "queue" in st.session_state:
+            del st.session_state["queue"]  # another set of rows: start the editor afresh (edits are already saved)
+        st.session_state["queue_ids"] = ids
+
+        def save_edits() -> None:
+            state = st.session_state.get("queue") or {}
+            errors = []
+            for position, change in (state.get("edited_rows") or {}).items():
+                pending_id = st.session_state["queue_ids"][int(position)]
+                fields = {}
+                if "title" in change:
+                    fields["title"] = change["title"]
+                if "due" in change:
+                    fields["due_date"] = change["due"]
+                if "project" in change:
+                    fields["project"] = change["project"]
+                if not fields:
+                    continue
+                try:
+                    with ctx.session() as session:
+                        sync.edit_pending(session, uid, pending_id, **fields)
+                except TrackliError as exc:
+                    errors.append(f"Row {int(position) + 1}: {exc}")
+            if errors:
+                st.session_state["queue_errors"] = errors
+
+        frame = pd.DataFrame(
+            {
+                "select": [False] * len(rows),
+                "title": [r.title for r in rows],
+                "due": [r.due_date for r in rows],
+                "project": [r.project for r in rows],
+                "page": [r.page_title for r in rows],
+                "space": [r.space_name or r.space_key for r in rows],
+                "link": [r.url for r in rows],
+            },
+            index=pd.Index(ids, name="id"),
+        )
+        edited = st.data_editor(
+            frame,
+            key="queue",
+            on_change=save_edits,
+            hide_index=True,
+            disabled=["page", "space", "link"],
+            column_config={
+                "select": st.column_config.CheckboxColumn("", width=40),
+                "title": st.column_config.TextColumn("Title", max_chars=500, required=True, width="medium"),
+                "due": st.column_config.DateColumn("Due", format="YYYY-MM-DD", width="small"),
+                "project": st.column_config.SelectboxColumn("Project", options=project_names, width="medium"),
+                "page": st.column_config.TextColumn("Page", width="medium"),
+                "space": st.column_config.TextColumn("Space", width="small"),
+                "link": st.column_config.LinkColumn("Confluence", display_text="Open", width="small"),
+            },
+        )
+        for message in st.session_state.pop("queue_errors", []):
+            st.error(message)
+        selected = [ids[i] for i, chosen in enumerate(edited["select"].tolist()) if chosen]
+
+        a, b, c, d = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+        default_project = a.selectbox("Project for cards without one", ["(none)"] + project_names, key="default_project")
+        project = None if default_project == "(none)" else default_project
+
+        def act(label: str, fn) -> None:
+            try:
+                with ctx.session() as session:
+                    done = fn(session)
+            except TrackliError as exc:
+                widgets.flash(str(exc), "error")
+            else:
+                widgets.flash(label.format(done))
+
+        if b.button(f"Approve selected ({len(selected)})", disabled=not selected, icon=":material/check:"):
+            act("{} card(s) added to the board", lambda s: len(sync.approve(s, uid, selected, project=project)))
+            st.rerun()
+        if c.button(f"Approve all ({len(everything)})", icon=":material/done_all:"):
+            act("{} card(s) added to the board", lambda s: len(sync.approve(s, uid, all_pending=True, project=project)))
+            st.rerun()
+        if d.button(f"Dismiss selected ({len(selected)})", disabled=not selected, icon=":material/close:"):
+            act("{} task(s) dismissed", lambda s: sync.dismiss(s, uid, selected))
+            st.rerun()
+        st.caption("Edits to title, due date and project are saved as you make them; "
+                   "a task you edited keeps your values when Confluence changes.")
+
+# -- dismissed and gone ----------------------------------------------------------------------------
+with dismissed_tab:
+    with ctx.session() as session:
+        dismissed = sync.list_pending(session, uid, "dismissed")
+    if not dismissed:
+        st.info("No dismissed tasks. Dismissed tasks stay out of the queue until you restore them.")
+    else:
+        labels = {r.id: r.title for r in dismissed}
+        chosen = st.multiselect("Tasks to restore", list(labels), format_func=lambda i: labels[i], key="restore_pick")
+        if st.button("Restore", disabled=not chosen, icon=":material/undo:"):
+            with ctx.session() as session:
+                widgets.flash(f"{sync.restore(session, uid, chosen)} task(s) back in the queue")
+            st.rerun()
+        st.dataframe(pd.DataFrame({"title": [r.title for r in dismissed], "page": [r.page_title for r in dismissed],
+                                   "due": [r.due_date for r in dismissed]}), hide_index=True)
+
+with gone_tab:
+    with ctx.session() as session:
+        gone = sync.list_pending(session, uid, "gone")
+    if not gone:
+        st.info("Tasks that were completed, reassigned or deleted in Confluence before you approved them show up here.")
+    else:
+        st.dataframe(pd.DataFrame({"title": [r.title for r in gone], "reason": [r.gone_reason for r in gone],
+                                   "page": [r.page_title for r in gone]}), hide_index=True)

@@ -1,0 +1,123 @@
+"""The one set-up every page calls first: page config, sign-in gate, database, header, navigation.
+
+Streamlit runs a file in `pages/` on its own when it is the first request to a fresh server
+(a bookmark, the OAuth callback), without `app.py`: so nothing here may rely on `app.py` having run.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import streamlit as st
+
+from trackli import sync, users
+from trackli.atlassian import connections
+from trackli.config import ConfigError, Settings, load_settings
+from trackli.context import Context
+from trackli.errors import TrackliError
+
+NAV = (
+    ("app.py", "Home", ":material/home:"),
+    ("pages/pending.py", "Pending", ":material/inbox:"),
+    ("pages/board.py", "Board", ":material/view_kanban:"),
+    ("pages/connect.py", "Connect", ":material/link:"),
+    ("pages/audit.py", "Audit log", ":material/history:"),
+    ("pages/diagnostics.py", "Diagnostics", ":material/troubleshoot:"),
+)
+
+_contexts: dict[Settings, Context] = {}
+_lock = threading.Lock()
+
+
+def context_for(settings: Settings) -> Context:
+    """One Context per settings per process; migrations are applied the first time."""
+    with _lock:
+        ctx = _contexts.get(settings)
+        if ctx is None:
+            ctx = _contexts[settings] = Context.from_settings(settings, migrate=True)
+        return ctx
+
+
+@dataclass
+class PageContext:
+    ctx: Context
+    user_id: int
+    email: str
+    display_name: str
+
+
+def teams_mode() -> bool:
+    """Sign-in is on when `.streamlit/secrets.toml` has an [auth] section."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def _sign_in_gate() -> tuple[str | None, str]:
+    if not teams_mode():
+        return None, ""
+    if not st.user.is_logged_in:
+        st.title("Trackli")
+        st.write("Sign in to see your Confluence tasks and your board.")
+        st.button("Sign in", icon=":material/login:", on_click=st.login, type="primary")
+        st.stop()
+    return str(st.user.email), str(st.user.get("name") or "")
+
+
+def page(title: str, icon: str = ":material/task_alt:", *, layout: str = "wide") -> PageContext:
+    st.set_page_config(page_title=f"{title} · Trackli", page_icon=icon, layout=layout)
+    email, name = _sign_in_gate()
+    try:
+        ctx = context_for(load_settings())
+    except ConfigError as exc:
+        st.error(f"Trackli cannot start: {exc}", icon=":material/error:")
+        st.stop()
+    with ctx.session() as session:
+        user = users.ensure(session, email, name) if email else users.ensure_local(session)
+        pc = PageContext(ctx, user.id, user.email, user.display_name)
+    _navigation(pc)
+    _header(pc, title)
+    return pc
+
+
+def _navigation(pc: PageContext) -> None:
+    with st.sidebar:
+        st.markdown("### Trackli")
+        for path, label, icon in NAV:
+            st.page_link(path, label=label, icon=icon)
+        st.divider()
+        st.caption(f"Signed in as {pc.display_name or pc.email}" if teams_mode() else f"Single-user mode · {pc.email}")
+        if teams_mode():
+            st.button("Sign out", icon=":material/logout:", on_click=st.logout)
+
+
+def health(pc: PageContext) -> tuple[str, int]:
+    """('ok' | 'attention' | 'none', pending count) for the header."""
+    with pc.ctx.session() as session:
+        conns = connections.list_connections(session, pc.user_id)
+        count = sync.pending_count(session, pc.user_id)
+    if not conns:
+        return "none", count
+    return ("ok" if all(c.status == "ok" for c in conns) else "attention"), count
+
+
+def _header(pc: PageContext, title: str) -> None:
+    if pc.ctx.settings.demo:
+        st.info("Demo mode: Trackli is connected to a **simulated** Atlassian site on this machine; "
+                "nothing here talks to atlassian.com.", icon=":material/science:")
+    left, middle, right = st.columns([3, 2, 1], vertical_alignment="center")
+    left.title(title)
+    state, count = health(pc)
+    if state == "ok":
+        middle.markdown(":green-badge[:material/check_circle: Connected]")
+    elif state == "attention":
+        middle.page_link("pages/connect.py", label="Connection needs attention", icon=":material/warning:")
+    else:
+        middle.page_link("pages/connect.py", label="Connect Atlassian", icon=":material/link:")
+    right.page_link("pages/pending.py", label=f"Pending {count}", icon=":material/inbox:")
+
+
+def show_error(exc: TrackliError) -> None:
+    st.error(str(exc), icon=":material/error:")

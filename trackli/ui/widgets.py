@@ -1,0 +1,58 @@
+"""Streamlit pieces the pages share."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Hashable
+
+import streamlit as st
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+SYNC_LABELS = {
+    "none": "",
+    "synced": "Synced",
+    "waiting": "Waiting to sync",
+    "failed": "Sync failed",
+    "conflict": "Conflict",
+}
+
+
+def literal(text: str | None) -> str:
+    """Text from Confluence made safe for st.markdown: shown exactly as written, never rendered."""
+    text = (text or "").replace("&", "&amp;")
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def watch(key: str, stamp: Callable[[], Hashable], every: str = "5s") -> None:
+    """Rerun the page when `stamp()` changes (another tab, the worker); do nothing otherwise.
+
+    Only this small fragment reruns on the timer; the page reruns only on a real change, so an
+    edit being made is never thrown away by a refresh that had nothing to show.
+    """
+
+    @st.fragment(run_every=every)
+    def _watch() -> None:
+        current = stamp()
+        previous = st.session_state.get(key)
+        st.session_state[key] = current
+        if previous is not None and previous != current:
+            st.rerun()
+
+    _watch()
+
+
+def remember_stamp(key: str, stamp: Hashable) -> None:
+    """After the page itself changed something, take the new stamp so the watcher does not rerun again."""
+    st.session_state[key] = stamp
+
+
+def flash(message: str | None = None, kind: str = "success") -> None:
+    """Show a message on the next run (after st.rerun), or set one to show."""
+    if message is not None:
+        st.session_state["_flash"] = (kind, message)
+        return
+    pending = st.session_state.pop("_flash", None)
+    if pending:
+        kind, text = pending
+        getattr(st, kind)(text)
