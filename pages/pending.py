@@ -55,9 +55,54 @@ with ctx.session() as session:
 project_names = [p.name for p in projects]
 
 # -- the queue -------------------------------------------------------------------------------------
+EDITABLE = {"title": "title", "due": "due_date", "project": "project"}
+
+
+def save_edits() -> None:
+    """Persist what the person typed in the grid since the last run (each edit once)."""
+    ids = st.session_state.get("queue_ids") or []
+    applied = st.session_state.setdefault("queue_applied", {})
+    errors = []
+    for position, change in ((st.session_state.get("queue") or {}).get("edited_rows") or {}).items():
+        if int(position) >= len(ids):
+            continue
+        pending_id = ids[int(position)]
+        fresh = {col: value for col, value in change.items()
+                 if col in EDITABLE and applied.get(f"{pending_id}:{col}", ...) != value}
+        if not fresh:
+            continue
+        try:
+            with ctx.session() as session:
+                sync.edit_pending(session, uid, pending_id, **{EDITABLE[col]: value for col, value in fresh.items()})
+        except TrackliError as exc:
+            errors.append(f"Row {int(position) + 1}: {exc}")
+        finally:
+            applied.update({f"{pending_id}:{col}": value for col, value in fresh.items()})
+        widgets.remember_stamp("pending_stamp", stamp())  # our own change: no refresh needed for it
+    for message in errors:
+        st.error(message)
+
+
+def _text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)[:10] if hasattr(value, "isoformat") else str(value)
+
+
+def _shows(frame: pd.DataFrame, fresh: pd.DataFrame) -> bool:
+    """Does the editor (its input plus its edits) show what the database holds now?"""
+    edits = (st.session_state.get("queue") or {}).get("edited_rows") or {}
+    for position, (pending_id, row) in enumerate(fresh.iterrows()):
+        change = edits.get(position, edits.get(str(position), {}))
+        for col in EDITABLE:
+            shown = change[col] if col in change else frame.iloc[position][col]
+            if _text(shown).strip() != _text(row[col]).strip():
+                return False
+    return True
+
+
 with queue_tab:
+    save_edits()
     with ctx.session() as session:
-        everything = sync.list_pending(session, uid, "pending")
+        everything = sync.list_pending(session, uid, "pending", stable_order=True)
     rows = everything
     if everything:
         f1, f2, f3 = st.columns(3)
@@ -68,7 +113,7 @@ with queue_tab:
         if space != "All spaces" or due_before or text:
             with ctx.session() as session:
                 rows = sync.list_pending(session, uid, "pending", space_key=None if space == "All spaces" else space,
-                                         text=text or None, due_before=due_before)
+                                         text=text or None, due_before=due_before, stable_order=True)
 
     if not everything:
         st.info("Nothing waiting. Tasks land here when someone assigns you a Confluence task "
@@ -78,33 +123,7 @@ with queue_tab:
         st.info("No pending task matches these filters.")
     else:
         ids = [r.id for r in rows]
-        if st.session_state.get("queue_ids") != ids and "queue" in st.session_state:
-            del st.session_state["queue"]  # another set of rows: start the editor afresh (edits are already saved)
-        st.session_state["queue_ids"] = ids
-
-        def save_edits() -> None:
-            state = st.session_state.get("queue") or {}
-            errors = []
-            for position, change in (state.get("edited_rows") or {}).items():
-                pending_id = st.session_state["queue_ids"][int(position)]
-                fields = {}
-                if "title" in change:
-                    fields["title"] = change["title"]
-                if "due" in change:
-                    fields["due_date"] = change["due"]
-                if "project" in change:
-                    fields["project"] = change["project"]
-                if not fields:
-                    continue
-                try:
-                    with ctx.session() as session:
-                        sync.edit_pending(session, uid, pending_id, **fields)
-                except TrackliError as exc:
-                    errors.append(f"Row {int(position) + 1}: {exc}")
-            if errors:
-                st.session_state["queue_errors"] = errors
-
-        frame = pd.DataFrame(
+        fresh = pd.DataFrame(
             {
                 "select": [False] * len(rows),
                 "title": [r.title for r in rows],
@@ -116,10 +135,20 @@ with queue_tab:
             },
             index=pd.Index(ids, name="id"),
         )
+        # The editor forgets its edits (and row selection) whenever its input changes, so keep the
+        # input it was given while the database says what the editor already shows (our own saved
+        # edits); take a fresh one when the rows or their values changed elsewhere.
+        frame = st.session_state.get("queue_frame")
+        if frame is None or list(frame.index) != ids or not _shows(frame, fresh):
+            frame = fresh
+            st.session_state.pop("queue", None)
+            st.session_state["queue_applied"] = {}
+        st.session_state["queue_frame"] = frame
+        st.session_state["queue_ids"] = ids
+
         edited = st.data_editor(
             frame,
             key="queue",
-            on_change=save_edits,
             hide_index=True,
             disabled=["page", "space", "link"],
             column_config={
@@ -132,8 +161,6 @@ with queue_tab:
                 "link": st.column_config.LinkColumn("Confluence", display_text="Open", width="small"),
             },
         )
-        for message in st.session_state.pop("queue_errors", []):
-            st.error(message)
         selected = [ids[i] for i, chosen in enumerate(edited["select"].tolist()) if chosen]
 
         a, b, c, d = st.columns([2, 1, 1, 1], vertical_alignment="bottom")

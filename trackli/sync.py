@@ -331,8 +331,9 @@ QUEUE_STATES = ("pending", "dismissed", "approved", "gone", "all")
 
 def list_pending(
     session: Session, user_id: int, state: str = "pending", *, space_key: str | None = None,
-    text: str | None = None, due_before: dt.date | None = None,
+    text: str | None = None, due_before: dt.date | None = None, stable_order: bool = False,
 ) -> list[PendingView]:
+    """The user's queue, soonest due first (or in discovery order, which edits never reshuffle)."""
     if state not in QUEUE_STATES:
         raise ValidationError(f"unknown state {state!r}: use one of {', '.join(QUEUE_STATES)}")
     stmt = (select(PendingTask, Project.name).outerjoin(Project, Project.id == PendingTask.project_id)
@@ -345,7 +346,10 @@ def list_pending(
         stmt = stmt.where(PendingTask.task_title.ilike(f"%{text}%"))
     if due_before:
         stmt = stmt.where(PendingTask.due_date <= due_before)
-    stmt = stmt.order_by(PendingTask.due_date.is_(None), PendingTask.due_date, PendingTask.id)
+    if stable_order:
+        stmt = stmt.order_by(PendingTask.id)
+    else:
+        stmt = stmt.order_by(PendingTask.due_date.is_(None), PendingTask.due_date, PendingTask.id)
     return [
         PendingView(
             id=r.id, connection_id=r.connection_id, confluence_task_id=r.confluence_task_id, title=r.task_title,

@@ -1,0 +1,330 @@
+"""AppTest for every page: rendering, each button, empty states and error banners.
+
+Each test runs app.py's pages the way a fresh server does (switch_page runs the page file
+without app.py), against the test database and, where needed, the simulated Atlassian.
+"""
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import oauth_connect
+from trackli import board, sync
+from trackli.atlassian import connections
+from trackli.models import AtlassianConnection, Task
+from trackli.simulator import ME, ME_API_TOKEN
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+HOSTILE = "<img src=x onerror=alert(1)> must stay text"
+
+
+def open_page(page: str | None = None, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if page:
+        at.switch_page(f"pages/{page}.py")
+    for name, value in query.items():
+        at.query_params[name] = value
+    return at.run()
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
+    parts += [i.value for i in at.info] + [s.value for s in at.success] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def button(at, label: str):
+    return next(b for b in at.button if b.label.startswith(label))
+
+
+def no_exceptions(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def sim_env(sim, monkeypatch, env):
+    values = {"ATLASSIAN_AUTH_URL": sim.url, "ATLASSIAN_API_URL": sim.url, "ATLASSIAN_CLIENT_ID": sim.state.client_id,
+              "ATLASSIAN_CLIENT_SECRET": sim.state.client_secret, "ATLASSIAN_REDIRECT_URI": "http://localhost:8501/connect",
+              "TRACKLI_SYNC_MIN_INTERVAL_S": "0"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return sim
+
+
+def wait_for(condition, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def card_state(ctx, card_id):
+    with ctx.session() as s:
+        return s.get(Task, card_id).sync_state
+
+
+def synced(ctx, user_id, sim) -> int:
+    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    sync.sync_connection(ctx, conn)
+    return conn
+
+
+@pytest.mark.parametrize("page, title", [(None, "Trackli"), ("pending", "Pending"), ("board", "Board"),
+                                         ("connect", "Connect"), ("audit", "Audit log"), ("diagnostics", "Diagnostics")])
+def test_every_page_renders_with_the_shared_header_and_navigation(ctx, page, title):
+    at = open_page(page)
+    no_exceptions(at)
+    assert at.title[0].value == title
+    links = {p.proto.page for p in at.get("page_link")}
+    assert {"pending", "board", "connect", "audit", "diagnostics"} <= links
+
+
+def test_empty_states_say_how_things_get_there(ctx):
+    assert "Tasks land here when someone assigns you a Confluence task" in texts(open_page("pending"))
+    assert "No cards yet" in texts(open_page("board"))
+    assert "No Atlassian connection to diagnose" in texts(open_page("diagnostics"))
+    assert "No audit entries match" in texts(open_page("audit"))
+
+
+def test_missing_oauth_settings_are_explained(ctx):
+    at = open_page("connect")
+    no_exceptions(at)
+    warning = at.warning[0].value
+    for name in ("ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET", "ATLASSIAN_REDIRECT_URI"):
+        assert name in warning
+
+
+def test_a_bad_setting_is_a_banner_not_a_traceback(ctx, monkeypatch):
+    monkeypatch.setenv("ATLASSIAN_API_URL", "not-a-url")
+    at = open_page("board")
+    no_exceptions(at)
+    assert "ATLASSIAN_API_URL" in at.error[0].value
+
+
+def test_sync_now_fills_the_queue_and_reports(ctx, user_id, sim_env):
+    connections.connect_api_token(ctx, user_id, sim_env.url, ME[1], ME_API_TOKEN)
+    at = open_page("pending")
+    button(at, "Sync now").click().run()
+    no_exceptions(at)
+    assert "Sync finished: 30 new" in at.success[0].value
+    assert len(at.data_editor[0].value) == 30
+    assert "Pending 30" in {p.proto.label for p in at.get("page_link")}
+
+
+def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, monkeypatch):
+    at = open_page("pending")
+    button(at, "Sync now").click().run()
+    assert "No Atlassian connection yet" in at.warning[0].value
+    button(at, "Sync now").click().run()
+    assert "try again in" in at.warning[0].value
+
+
+def test_grid_edits_are_saved_and_approve_selected_makes_cards(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    with ctx.session() as s:
+        board.create_project(s, user_id, "Ops")
+    at = open_page("pending")
+    ids = at.session_state["queue_ids"]
+    at.session_state["queue"] = {"edited_rows": {0: {"title": "Edited in the grid", "due": "2027-01-31", "project": "Ops",
+                                                      "select": True},
+                                                  1: {"select": True}},
+                                 "added_rows": [], "deleted_rows": []}
+    at.run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        [row] = [r for r in sync.list_pending(s, user_id) if r.id == ids[0]]
+    assert (row.title, str(row.due_date), row.project) == ("Edited in the grid", "2027-01-31", "Ops")
+    assert set(row.edited_fields) == {"title", "due_date", "project"}
+    button(at, "Approve selected").click().run()
+    no_exceptions(at)
+    assert "2 card(s) added to the board" in texts(at)
+    with ctx.session() as s:
+        titles = {c.title for c in board.list_cards(s, user_id)}
+    assert "Edited in the grid" in titles
+
+
+def test_invalid_grid_edit_shows_an_error_and_keeps_the_old_value(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    at = open_page("pending")
+    first = at.session_state["queue_ids"][0]
+    at.session_state["queue"] = {"edited_rows": {0: {"title": "   "}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert "must not be empty" in at.error[0].value
+    with ctx.session() as s:
+        assert [r.title for r in sync.list_pending(s, user_id) if r.id == first][0].strip()
+
+
+def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    at = open_page("pending")
+    at.session_state["queue"] = {"edited_rows": {2: {"select": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    button(at, "Dismiss selected").click().run()
+    assert "1 task(s) dismissed" in at.success[0].value
+    at.multiselect(key="restore_pick").select(at.multiselect(key="restore_pick").options[0]).run()
+    button(at, "Restore").click().run()
+    assert "1 task(s) back in the queue" in at.success[0].value
+    button(at, "Approve all").click().run()
+    assert "30 card(s) added" in at.success[0].value
+    with ctx.session() as s:
+        assert sync.pending_count(s, user_id) == 0
+
+
+def test_board_shows_cards_literally_and_moves_them_with_completion_sync(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    with ctx.session() as s:
+        sync.approve(s, user_id, all_pending=True)
+        hostile = s.scalar(select(Task).where(Task.title == HOSTILE))
+    at = open_page("board")
+    no_exceptions(at)
+    rendered = texts(at)
+    assert "\\<img src=x onerror=alert\\(1\\)\\> must stay text" in rendered  # escaped, so shown as typed
+    at.selectbox(key=f"move_{hostile.id}").select("done").run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        card = s.get(Task, hostile.id)
+        assert card.status == "done" and card.sync_state in ("waiting", "synced")
+    wait_for(lambda: sim_env.state.tasks[hostile.confluence_task_id].status == "complete")  # the page's drain thread
+    wait_for(lambda: card_state(ctx, hostile.id) == "synced")
+    assert len(sim_env.state.api_requests("PUT task")) == 1
+    at.run()
+    assert ":green-badge[Synced]" in texts(at)
+
+
+def test_board_add_card_and_project_filter(ctx, user_id):
+    at = open_page("board")
+    at.text_input[0].input("Write the launch post")
+    at.text_input[1].input("Marketing")
+    button(at, "Add card").click().run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        [card] = board.list_cards(s, user_id)
+    assert (card.title, card.project) == ("Write the launch post", "Marketing")
+    at.selectbox(key="board_project").select("Marketing").run()
+    assert "Write the launch post" in texts(at)
+
+
+def test_failed_and_conflicting_cards_offer_their_fixes(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    with ctx.session() as s:
+        cards = sync.approve(s, user_id, [r.id for r in sync.list_pending(s, user_id)[:2]])
+        for c in cards:
+            board.move_card(s, user_id, c.id, "done")
+    failing = cards[0]
+    sim_env.state.tasks[failing.confluence_task_id].editable_by = {"nobody"}
+    sync.drain(ctx)
+    sim_env.state.update_task(cards[1].confluence_task_id, status="incomplete")
+    sync.sync_connection(ctx, cards[1].connection_id)
+    at = open_page("board")
+    assert "may not edit" in texts(at)
+    assert button(at, "Retry sync") and button(at, "Keep done") and button(at, "Reopen here")
+    sim_env.state.tasks[failing.confluence_task_id].editable_by = None
+    button(at, "Retry sync").click().run()
+    button(at, "Reopen here").click().run()
+    no_exceptions(at)
+    wait_for(lambda: card_state(ctx, failing.id) == "synced")
+    assert sim_env.state.tasks[failing.confluence_task_id].status == "complete"
+    with ctx.session() as s:
+        assert s.get(Task, cards[1].id).status == "todo"
+
+
+def test_oauth_callback_on_the_connect_page_and_its_replay(ctx, user_id, sim_env):
+    sim_env.state.knobs.auto_approve = True
+    ctx.settings = ctx.settings.with_(atlassian_auth_url=sim_env.url, atlassian_api_url=sim_env.url,
+                                      atlassian_client_id=sim_env.state.client_id,
+                                      atlassian_client_secret=sim_env.state.client_secret,
+                                      atlassian_redirect_uri="http://localhost:8501/connect")
+    url = connections.start_oauth(ctx, user_id)
+    query = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)
+    at = open_page("connect", code=query["code"][0], state=query["state"][0])
+    no_exceptions(at)
+    assert "Connected to Atlassian" in at.success[0].value
+    assert dict(at.query_params) == {}
+    replay = open_page("connect", code=query["code"][0], state=query["state"][0])
+    assert "already completed" in replay.info[0].value
+    forged = open_page("connect", code="x", state="forged")
+    assert "not valid" in forged.error[0].value
+
+
+def test_connect_button_sends_the_browser_to_atlassian(ctx, user_id, sim_env):
+    at = open_page("connect")
+    button(at, "Connect Atlassian").click().run()
+    no_exceptions(at)
+    html = at.get("html")[0].proto.body
+    assert "window.location.assign" in html and f"{sim_env.url}/authorize?" in html
+
+
+def test_api_token_form_and_disconnect(ctx, user_id, sim_env):
+    at = open_page("connect")
+    at.text_input[0].input(sim_env.url)
+    at.text_input[1].input(ME[1])
+    at.text_input[2].input("wrong-token")
+    button(at, "Connect with token").click().run()
+    assert "refused this email and API token" in at.error[0].value
+    at.text_input[2].input(ME_API_TOKEN)
+    button(at, "Connect with token").click().run()
+    no_exceptions(at)
+    assert "Connected with the API token" in at.success[0].value
+    button(at, "Disconnect").click().run()
+    with ctx.session() as s:
+        conn = s.scalar(select(AtlassianConnection))
+        assert conn.status == "needs_reconnect" and conn.access_token_enc is None
+    assert "Reconnect needed" in texts(at)
+
+
+def test_diagnostics_names_the_missing_scopes_in_one_line(ctx, user_id, sim_env):
+    sim_env.state.knobs.enabled_scopes = tuple(s for s in sim_env.state.knobs.enabled_scopes
+                                               if s not in ("read:task:confluence", "write:task:confluence"))
+    ctx.settings = ctx.settings.with_(atlassian_auth_url=sim_env.url, atlassian_api_url=sim_env.url,
+                                      atlassian_client_id=sim_env.state.client_id,
+                                      atlassian_client_secret=sim_env.state.client_secret,
+                                      atlassian_redirect_uri="http://localhost:8501/connect")
+    oauth_connect(ctx, user_id, sim_env)
+    at = open_page("diagnostics")
+    no_exceptions(at)
+    headline = at.error[0].value
+    assert "lacks read:task:confluence and write:task:confluence" in headline
+    assert "developer console" in headline and "reconnect" in headline
+    button(at, "Run live probe").click().run()
+    no_exceptions(at)
+    probes = at.dataframe[2].value
+    tasks_row = probes[probes["API"] == "tasks"].iloc[0]
+    assert (bool(tasks_row["ok"]), int(tasks_row["status"])) == (False, 401)
+    assert bool(probes[probes["API"] == "pages"].iloc[0]["ok"])
+
+
+def test_diagnostics_reconnect_needed_and_healthy(ctx, user_id, sim_env):
+    conn = synced(ctx, user_id, sim_env)
+    at = open_page("diagnostics")
+    button(at, "Run live probe").click().run()
+    no_exceptions(at)
+    assert "Everything works" in at.success[0].value
+    write = at.dataframe[1].value
+    assert bool(write[write["API"] == "write tasks"].iloc[0]["ok"])
+    connections.disconnect(ctx, user_id, conn)
+    at = open_page("diagnostics")
+    assert at.error[0].value.startswith("Reconnect needed")
+
+
+def test_audit_page_filters_and_downloads(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    sim_env.state.accounts[ME[0]].api_tokens.clear()
+    with ctx.session() as s:
+        conn_id = s.scalar(select(AtlassianConnection.id))
+    sync.sync_connection(ctx, conn_id)  # fails: the token was revoked
+    at = open_page("audit")
+    no_exceptions(at)
+    frame = at.dataframe[0].value
+    assert list(frame["event"])[0] == "confluence.fetch_failed"  # newest first
+    assert {"connection.created", "confluence.tasks_fetched"} <= set(frame["event"])
+    at.radio(key="audit_outcome").set_value("Failed").run()
+    assert set(at.dataframe[0].value["outcome"]) == {"failed"}
+    assert at.get("download_button")
+    assert any("confluence.fetch_failed" in e.label for e in at.expander)
+
