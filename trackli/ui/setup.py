@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from trackli import sync, users
-from trackli.atlassian import connections
+from trackli.atlassian import connections, scopes
 from trackli.config import ConfigError, Settings, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError
@@ -100,7 +100,8 @@ def health(pc: PageContext) -> tuple[str, int]:
         count = sync.pending_count(session, pc.user_id)
     if not conns:
         return "none", count
-    return ("ok" if all(c.status == "ok" for c in conns) else "attention"), count
+    healthy = all(c.status == "ok" and not (c.kind == "oauth" and scopes.missing_product_scopes(c.scopes)) for c in conns)
+    return ("ok" if healthy else "attention"), count
 
 
 def _header(pc: PageContext, title: str) -> None:

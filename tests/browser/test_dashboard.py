@@ -1,0 +1,166 @@
+"""The dashboard in headless Chromium against `streamlit run` and the simulated Atlassian."""
+
+import re
+import time
+
+from sqlalchemy import select
+
+from tests.browser.conftest import settle, shot
+from trackli import sync
+from trackli.models import AtlassianConnection, PendingTask, Task
+
+HOSTILE = "<img src=x onerror=alert(1)> must stay text"
+ROW = 35  # data editor header and row height in px
+
+
+def goto(page, server, path, heading):
+    page.goto(server.url + path)
+    page.get_by_role("heading", name=heading, level=1).wait_for()
+    settle(page)
+
+
+def cell(page, column_x, row):
+    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+    return grid["x"] + column_x, grid["y"] + ROW * row + ROW / 2
+
+
+def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim, page):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    # Connect through the full OAuth redirect: Trackli → simulated Atlassian consent → back to /connect.
+    goto(page, app_server, "/connect", "Connect")
+    shot(page, "connect")
+    page.get_by_role("button", name="Connect Atlassian").click()
+    page.wait_for_url(re.compile(r".*/authorize\?.*"))
+    assert "read%3Atask%3Aconfluence" in page.url and "prompt=consent" in page.url
+    page.get_by_role("button", name="Accept").click()
+    page.get_by_text("Connected to Atlassian").wait_for()
+    assert "code=" not in page.url  # cleared from the address bar
+    with ctx.session() as s:
+        conn = s.scalar(select(AtlassianConnection))
+        assert (conn.kind, conn.account_id, conn.status) == ("oauth", "sim-user-1", "ok")
+
+    # Sync.
+    goto(page, app_server, "/pending", "Pending")
+    page.get_by_role("button", name="Sync now").click()
+    page.get_by_text("Sync finished: 30 new").wait_for()
+    settle(page)
+    page.get_by_text("Pending 30").wait_for()
+    shot(page, "pending")
+
+    # Edit a title and a due date in the grid (rows in discovery order: the first pending task first).
+    with ctx.session() as s:
+        first, second = s.scalars(select(PendingTask).order_by(PendingTask.id).limit(2)).all()
+    x, y = cell(page, 140, 1)
+    page.mouse.dblclick(x, y)
+    editor = page.locator("textarea").last
+    editor.wait_for()
+    editor.fill("Edited in the browser")
+    page.keyboard.press("Enter")
+    settle(page)
+    x, y = cell(page, 277, 1)
+    page.mouse.dblclick(x, y)
+    date_input = page.locator("input[type=date]").last
+    date_input.wait_for()
+    date_input.fill("2027-01-31")
+    page.keyboard.press("Enter")
+    settle(page)
+    with ctx.session() as s:
+        row = s.get(PendingTask, first.id, populate_existing=True)
+        assert (row.task_title, str(row.due_date)) == ("Edited in the browser", "2027-01-31")
+
+    # Approve in bulk: tick two rows, Approve selected.
+    for r in (1, 2):
+        x, y = cell(page, 20, r)
+        page.mouse.click(x, y)
+        settle(page)
+    page.get_by_role("button", name="Approve selected (2)").click()
+    page.get_by_text("2 card(s) added to the board").wait_for()
+    with ctx.session() as s:
+        assert {c.title for c in s.scalars(select(Task))} == {"Edited in the browser", second.task_title}
+
+    # The rest, then the board: titles are text, never markup.
+    page.get_by_role("button", name=re.compile(r"Approve all")).click()
+    page.get_by_text("28 card(s) added to the board").wait_for()
+    goto(page, app_server, "/board", "Board")
+    page.get_by_text(HOSTILE).first.wait_for()
+    assert page.locator("img[src='x']").count() == 0 and not dialogs
+    shot(page, "board")
+
+    # Move a card to done: the simulated task becomes complete and the card says so.
+    with ctx.session() as s:
+        card = s.scalar(select(Task).where(Task.title == "Edited in the browser"))
+    page.get_by_text("Move a card").click()
+    settle(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="Card").locator("input").click()
+    page.keyboard.type("Edited in the browser")
+    page.keyboard.press("Enter")
+    settle(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="To").first.locator("input").click()
+    page.get_by_role("option", name="Done").click()
+    settle(page)
+    page.get_by_role("button", name="Move", exact=True).click()
+    settle(page)
+    deadline = time.monotonic() + 15
+    while sim.state.tasks[card.confluence_task_id].status != "complete":
+        assert time.monotonic() < deadline, "the simulated task never became complete"
+        time.sleep(0.1)
+    page.get_by_text("Synced").first.wait_for()
+    time.sleep(6)  # the page's watcher picks up the drained state
+    settle(page)
+    with ctx.session() as s:
+        assert s.get(Task, card.id, populate_existing=True).sync_state == "synced"
+    shot(page, "board-after-move")
+
+    # Audit entries.
+    goto(page, app_server, "/audit", "Audit log")
+    for event in ("oauth.connected", "confluence.tasks_fetched", "confluence.task_completed"):
+        page.get_by_test_id("stExpander").filter(has_text=event).first.wait_for()  # the grid is a canvas
+    shot(page, "audit")
+    goto(page, app_server, "/diagnostics", "Diagnostics")
+    page.get_by_role("button", name="Run live probe").click()
+    page.get_by_text("Everything works").wait_for()
+    shot(page, "diagnostics")
+
+
+def test_diagnostics_names_a_missing_scope(ctx, user_id, app_server, sim, page):
+    sim.state.knobs.enabled_scopes = tuple(s for s in sim.state.knobs.enabled_scopes if s != "write:task:confluence")
+    sim.state.knobs.auto_approve = True
+    goto(page, app_server, "/connect", "Connect")
+    page.get_by_role("button", name="Connect Atlassian").click()
+    page.get_by_text("Connected to Atlassian").wait_for()
+    goto(page, app_server, "/diagnostics", "Diagnostics")
+    page.get_by_text("the connection lacks write:task:confluence").wait_for()
+    page.get_by_text("developer console").first.wait_for()
+    shot(page, "diagnostics-missing-scope")
+
+
+def test_deep_links_on_a_fresh_server_get_the_set_up_and_header(ctx, user_id, app_server, sim, page):
+    sim.state.knobs.auto_approve = True
+    app_server.restart()
+    page.goto(app_server.url + "/board")  # the very first request to this server
+    page.get_by_role("heading", name="Board", level=1).wait_for()
+    page.get_by_text("Pending 0").wait_for()  # the header
+    page.get_by_role("link", name="Diagnostics").wait_for()  # the navigation
+
+    # The OAuth callback URL as the very first request after a restart.
+    from trackli.atlassian import connections
+    import httpx
+    from urllib.parse import parse_qs, urlsplit
+
+    ctx.settings = ctx.settings.with_(**{k: v for k, v in {
+        "atlassian_auth_url": sim.url, "atlassian_api_url": sim.url, "atlassian_client_id": sim.state.client_id,
+        "atlassian_client_secret": sim.state.client_secret,
+        "atlassian_redirect_uri": f"{app_server.url}/connect"}.items()})
+    url = connections.start_oauth(ctx, user_id)
+    location = httpx.get(url).headers["location"]
+    app_server.restart()
+    page.goto(location)
+    page.get_by_text("Connected to Atlassian").wait_for()
+    page.get_by_text("Pending 0").wait_for()
+    page.get_by_role("link", name="Board").wait_for()
+    page.go_back()  # replaying the callback is harmless
+    page.get_by_role("heading", name="Connect", level=1).wait_for()
+    settle(page)
+    assert page.get_by_text("Traceback").count() == 0
