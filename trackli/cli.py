@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--tasks", type=int, default=60)
     sim.add_argument("--pages", type=int, default=20)
     sim.add_argument("--spaces", type=int, default=4)
+    sim.add_argument("--blogposts", type=int, default=3)
     sim.add_argument("--auto-approve", action="store_true")
 
     demo = add("demo", "start the simulated Atlassian and the dashboard, already connected")

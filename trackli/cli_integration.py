@@ -155,7 +155,7 @@ def cmd_simulator(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from trackli.simulator import Simulator, SimState, populate
 
     state = SimState()
-    populate(state, tasks=args.tasks, pages=args.pages, spaces=args.spaces)
+    populate(state, tasks=args.tasks, pages=args.pages, spaces=args.spaces, blogposts=args.blogposts)
     state.knobs.auto_approve = args.auto_approve
     sim = Simulator(state, port=args.port)
     print(f"simulated Atlassian on {sim.url} (client id {state.client_id}, secret {state.client_secret})", file=sys.stderr)

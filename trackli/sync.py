@@ -31,6 +31,7 @@ from trackli.atlassian.client import ConfluenceClient, ConfluenceTask, Enrichmen
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
+from trackli.db import bulk_insert
 from trackli.errors import NotFound, TrackliError, ValidationError
 from trackli.models import (
     AtlassianConnection,
@@ -43,6 +44,7 @@ from trackli.models import (
 )
 
 STALE_RUN = dt.timedelta(minutes=3)
+HEARTBEAT_EVERY = 20.0  # seconds between liveness updates of a running sync
 GONE_REASON = "no longer an incomplete task assigned to you in Confluence (completed, reassigned or deleted)"
 PAGE_UNAVAILABLE = "page unavailable"
 EDITABLE = ("title", "due_date", "project")
@@ -130,19 +132,17 @@ def _upstream_fields(task: ConfluenceTask, found: Enrichment, site_url: str) -> 
     }
 
 
-def _merge(row: PendingTask, fields: dict[str, Any]) -> bool:
-    """Apply upstream values to the fields the person did not edit. True if anything changed."""
-    edited = set(row.edited_fields or [])
-    changed = False
-    for name, value in fields.items():
-        if name == "task_title" and "title" in edited:
-            continue
-        if name == "due_date" and "due_date" in edited:
-            continue
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    return changed
+UPSTREAM = ("task_title", "due_date", "confluence_page_id", "confluence_blogpost_id", "confluence_page_title",
+            "confluence_space_id", "confluence_space_key", "confluence_space_name", "confluence_url", "remote_status",
+            "remote_updated_at")
+OWNED_BY_EDITS = {"task_title": "title", "due_date": "due_date"}  # upstream field -> the edit that claims it
+
+
+def _changes(current: Any, edited: Iterable[str] | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """Upstream values that differ from `current`, leaving out the fields the person edited."""
+    edited = set(edited or ())
+    return {name: value for name, value in fields.items()
+            if OWNED_BY_EDITS.get(name) not in edited and getattr(current, name) != value}
 
 
 def sync_connection(
@@ -163,15 +163,23 @@ def sync_connection(
     try:
         client = connections.client_for(ctx, conn, http=http, retry=retry)
         fetched: list[ConfluenceTask] = []
-        for page in client.iter_task_pages(assigned_to=conn.account_id or ""):
-            fetched.extend(page)
-            result.pages_fetched += 1
-            _heartbeat(ctx, run_id, result.pages_fetched)
-            if progress:
-                progress(result.pages_fetched, len(fetched))
+        lookups = client.lookups()  # page, blog-post and space look-ups overlap the task paging
+        last_beat = time.monotonic()
+        try:
+            for page in client.iter_task_pages(assigned_to=conn.account_id or ""):
+                fetched.extend(page)
+                lookups.add(page)
+                result.pages_fetched += 1
+                if time.monotonic() - last_beat > HEARTBEAT_EVERY:
+                    _heartbeat(ctx, run_id, result.pages_fetched)
+                    last_beat = time.monotonic()
+                if progress:
+                    progress(result.pages_fetched, len(fetched))
+            enrichment = lookups.result()
+        finally:
+            lookups.close()
         # Duplicates across pages (an upstream edit while paging) collapse to the last seen.
         fetched = list({t.id: t for t in fetched if t.id}.values())
-        enrichment = client.enrich(fetched)
         # The whole fetch succeeded: from here on, missing tasks may be reconciled.
         _apply(ctx, conn, fetched, enrichment, client, result)
     except (AtlassianError, SecretKeyError) as exc:
@@ -193,39 +201,45 @@ def sync_connection(
 def _apply(ctx: Context, conn: AtlassianConnection, fetched: list[ConfluenceTask], found: Enrichment,
            client: ConfluenceClient, result: SyncResult) -> None:
     now = utcnow()
+    table = PendingTask.__table__
     with ctx.session() as session:
-        rows = {r.confluence_task_id: r for r in session.scalars(
-            select(PendingTask).where(PendingTask.connection_id == conn.id))}
-        seen = set()
-        inserts = []
+        # Plain rows, not ORM objects: comparing thousands of unchanged tasks must stay cheap.
+        existing = {r.confluence_task_id: r for r in session.execute(
+            select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
+                   *[getattr(PendingTask, name) for name in UPSTREAM])
+            .where(PendingTask.connection_id == conn.id))}
+        seen: set[str] = set()
+        inserts: list[dict[str, Any]] = []
+        updates: dict[int, dict[str, Any]] = {}
         for task in fetched:
             seen.add(task.id)
             fields = _upstream_fields(task, found, conn.site_url)
-            row = rows.get(task.id)
+            row = existing.get(task.id)
             if row is None:
                 inserts.append(fields | {
                     "user_id": conn.user_id, "connection_id": conn.id, "confluence_task_id": task.id,
                     "status": "pending", "edited_fields": [], "task_description": "",
                     "first_seen_at": now, "last_seen_at": now, "created_at": now, "updated_at": now,
                 })
-                result.new += 1
                 continue
-            changed = _merge(row, fields)
-            if row.status == "gone":
-                row.status, row.gone_reason, changed = "pending", None, True
-            if changed:
-                row.last_seen_at = row.updated_at = now
-                result.updated += 1
+            changes = _changes(row, row.edited_fields, fields)
+            if row.status == "gone":  # assigned to you again
+                changes |= {"status": "pending", "gone_reason": None}
+            if changes:
+                updates[row.id] = changes | {"last_seen_at": now, "updated_at": now}
             else:
                 result.unchanged += 1
-        if inserts:
-            session.execute(insert(PendingTask), inserts)
+        bulk_insert(session, table, inserts)
+        for row_id, changes in updates.items():
+            session.execute(update(table).where(table.c.id == row_id).values(**changes))
+        result.new, result.updated = len(inserts), len(updates)
 
         # Reconcile: the fetch was complete, so absence means something.
-        for row in rows.values():
-            if row.confluence_task_id not in seen and row.status == "pending":
-                row.status, row.gone_reason, row.updated_at = "gone", GONE_REASON, now
-                result.gone += 1
+        gone = [r.id for r in existing.values() if r.confluence_task_id not in seen and r.status == "pending"]
+        for batch in chunks(gone, 500):
+            session.execute(update(table).where(table.c.id.in_(batch)).values(
+                status="gone", gone_reason=GONE_REASON, updated_at=now))
+        result.gone = len(gone)
         _reconcile_cards(session, conn, seen, client, result)
         if result.new or result.updated or result.gone or result.completed_upstream or result.conflicts:
             audit.record(session, conn.user_id, "confluence.queue_updated", {

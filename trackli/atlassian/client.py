@@ -350,7 +350,7 @@ class ConfluenceClient:
         }
         if status:
             params["status"] = status
-        for results in self.paged("list_tasks", "/tasks", params).pages():
+        for results in self.paged("list_tasks", "/tasks", params).prefetched():
             self.stats.add(task_pages=1)
             yield [ConfluenceTask.from_json(item) for item in results if isinstance(item, dict) and item.get("id")]
 
@@ -404,28 +404,15 @@ class ConfluenceClient:
                 found[info.id] = info
         return found, set(wanted) - set(found)
 
-    def enrich(
-        self, tasks: Iterable[ConfluenceTask], *, known_spaces: Iterable[str] = (),
-    ) -> Enrichment:
+    def lookups(self) -> "Lookups":
+        """An incremental look-up of pages, blog posts and spaces: feed it tasks as they arrive."""
+        return Lookups(self)
+
+    def enrich(self, tasks: Iterable[ConfluenceTask]) -> Enrichment:
         """Pages, blog posts and spaces of `tasks`, looked up in one concurrent round of batches."""
-        tasks = list(tasks)
-        page_ids = {t.page_id for t in tasks if t.page_id}
-        blog_ids = {t.blogpost_id for t in tasks if t.blogpost_id}
-        space_ids = {t.space_id for t in tasks if t.space_id} - set(known_spaces)
-        jobs: list[tuple[str, Callable[[list[str]], Any], list[str]]] = []
-        jobs += [("pages", self.get_pages, b) for b in chunks(sorted(page_ids))]
-        jobs += [("blogposts", self.get_blogposts, b) for b in chunks(sorted(blog_ids))]
-        jobs += [("spaces", self.get_spaces, b) for b in chunks(sorted(space_ids))]
-        result = Enrichment()
-        if not jobs:
-            return result
-        with ThreadPoolExecutor(max_workers=max(1, min(self.lookup_workers, len(jobs)))) as pool:
-            futures = [(kind, pool.submit(fn, batch)) for kind, fn, batch in jobs]
-            for kind, future in futures:
-                found, missing = future.result()
-                getattr(result, kind).update(found)
-                getattr(result, f"unresolved_{kind}").update(missing)
-        return result
+        batch = self.lookups()
+        batch.add(tasks)
+        return batch.result()
 
     def whoami(self, api_url: str | None = None) -> Account:
         """The connected account: `/me` on the gateway (OAuth) or `/wiki/rest/api/user/current` (token)."""
@@ -440,11 +427,98 @@ class ConfluenceClient:
         return Account(str(data["accountId"]), data.get("email"), data.get("displayName") or data.get("publicName"))
 
 
+class Lookups:
+    """Batches of up to 250 ids, sent concurrently as soon as a batch is full, the rest at the end.
+
+    Fed page by page during a fetch, the look-ups overlap the task paging; the number of requests
+    stays ceil(P/250) + ceil(B/250) + ceil(S/250), as if every id had been collected first.
+    """
+
+    KINDS = ("pages", "blogposts", "spaces")
+
+    def __init__(self, client: "ConfluenceClient"):
+        self.client = client
+        self.pool = ThreadPoolExecutor(max_workers=client.lookup_workers, thread_name_prefix="lookups")
+        self.seen: dict[str, set[str]] = {k: set() for k in self.KINDS}
+        self.waiting: dict[str, list[str]] = {k: [] for k in self.KINDS}
+        self.futures: list[tuple[str, Any]] = []
+        self.fetch = {"pages": client.get_pages, "blogposts": client.get_blogposts, "spaces": client.get_spaces}
+
+    def add(self, tasks: Iterable[ConfluenceTask]) -> None:
+        for task in tasks:
+            for kind, value in (("pages", task.page_id), ("blogposts", task.blogpost_id), ("spaces", task.space_id)):
+                if value and value not in self.seen[kind]:
+                    self.seen[kind].add(value)
+                    self.waiting[kind].append(value)
+        for kind in self.KINDS:
+            while len(self.waiting[kind]) >= MAX_BATCH:
+                self._submit(kind, self.waiting[kind][:MAX_BATCH])
+                del self.waiting[kind][:MAX_BATCH]
+
+    def _submit(self, kind: str, ids: list[str]) -> None:
+        self.futures.append((kind, self.pool.submit(self.fetch[kind], ids)))
+
+    def result(self) -> Enrichment:
+        for kind in self.KINDS:
+            if self.waiting[kind]:
+                self._submit(kind, self.waiting[kind])
+                self.waiting[kind] = []
+        out = Enrichment()
+        try:
+            for kind, future in self.futures:
+                found, missing = future.result()
+                getattr(out, kind).update(found)
+                getattr(out, f"unresolved_{kind}").update(missing)
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        return out
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 class Paged:
     """Iterate the `results` of a v2 list endpoint, following `Link: rel="next"` or `_links.next`."""
 
     def __init__(self, client: ConfluenceClient, operation: str, url: str, params: dict[str, Any]):
         self.client, self.operation, self.url, self.params = client, operation, url, params
+
+    def prefetched(self, depth: int = 2) -> Iterator[list[dict[str, Any]]]:
+        """`pages()` with the next request already in flight while the caller works on this one."""
+        import queue
+
+        out: queue.Queue = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        done = object()
+
+        def fetch() -> None:
+            try:
+                for page in self.pages():
+                    while not stop.is_set():
+                        try:
+                            out.put(page, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                out.put(done)
+            except BaseException as exc:  # handed to the caller
+                out.put(exc)
+
+        worker = threading.Thread(target=fetch, name="task-pages", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = out.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            worker.join(timeout=5)
 
     def pages(self) -> Iterator[list[dict[str, Any]]]:
         url: str | None = self.url

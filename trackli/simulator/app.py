@@ -174,14 +174,19 @@ def build_app(state: SimState) -> Starlette:
         fields = {"task-id": "id", "space-id": "space_id", "page-id": "page_id", "blogpost-id": "blogpost_id",
                   "created-by": "created_by", "assigned-to": "assigned_to", "completed-by": "completed_by"}
 
+        active = [(fields[name], values) for name, values in filters.items() if values]
+        ranged = any(v is not None for v in ranges.values())
+
         def keep(t) -> bool:
             if status and t.status != status:
                 return False
             if not include_blank and t.blank:
                 return False
-            for name, values in filters.items():
-                if values and getattr(t, fields[name]) not in values:
+            for attribute, values in active:
+                if getattr(t, attribute) not in values:
                     return False
+            if not ranged:
+                return True
             for prefix, moment in (("created-at", t.created_at), ("completed-at", t.completed_at),
                                    ("due-at", dt.datetime.combine(t.due, dt.time(), dt.timezone.utc) if t.due else None)):
                 lo, hi = ranges[f"{prefix}-from"], ranges[f"{prefix}-to"]
@@ -193,7 +198,7 @@ def build_app(state: SimState) -> Starlette:
                     return False
             return True
 
-        items = sorted((t for t in state.tasks.values() if keep(t)), key=lambda t: int(t.id))
+        items = [t for t in state.tasks.values() if keep(t)]  # ids are issued in increasing order
         return paged(request, items, lambda t: t.to_json(body_format), "tasks")
 
     def put_task(request: Request, task, principal: str) -> Response:

@@ -71,6 +71,7 @@ class SimTask:
     completed_at: dt.datetime | None = None
     completed_by: str | None = None
     editable_by: set[str] | None = None  # None: everyone may edit
+    rendered: dict = field(default_factory=dict, repr=False, compare=False)  # body format -> JSON dict
 
     @property
     def blank(self) -> bool:
@@ -100,6 +101,12 @@ class SimTask:
         return iso(dt.datetime.combine(self.due, dt.time(), dt.timezone.utc)) if self.due else None
 
     def to_json(self, body_format: str | None) -> dict[str, Any]:
+        cached = self.rendered.get(body_format)
+        if cached is None:
+            cached = self.rendered[body_format] = self._render(body_format)
+        return cached
+
+    def _render(self, body_format: str | None) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id, "localId": self.local_id, "spaceId": self.space_id, "status": self.status,
             "createdBy": self.created_by, "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
@@ -244,6 +251,7 @@ class SimState:
             if due is not ...:
                 task.due = due
             task.updated_at = now
+            task.rendered.clear()
             return task
 
     def delete_task(self, task_id: str) -> None:
