@@ -44,7 +44,8 @@ else:
         st.subheader("Sync outcomes")
         chart = (syncs.assign(day=syncs["time (UTC)"].dt.floor("h"))
                  .pivot_table(index="day", columns="outcome", values="event", aggfunc="count", fill_value=0))
-        st.bar_chart(chart, color=["#d62728", "#2ca02c"] if list(chart.columns) == ["failed", "ok"] else None)
+        colours = {"failed": "#C9372C", "ok": "#22A06B"}
+        st.bar_chart(chart, height=220, color=[colours[c] for c in chart.columns], x_label="hour (UTC)", y_label="syncs")
     st.download_button("Download CSV", frame.to_csv(index=False).encode(), "trackli-audit.csv", "text/csv",
                        icon=":material/download:")
     st.dataframe(frame.drop(columns=["details"]), hide_index=True, width="stretch")
