@@ -240,3 +240,28 @@ def test_eight_threads_needing_a_refresh_make_one_token_request(sim_ctx, user_id
     with sim_ctx.session() as s:
         stored = sim_ctx.vault.decrypt(s.get(AtlassianConnection, conn_id).access_token_enc)
     assert tokens[0] == f"Bearer {stored}"
+
+
+def test_the_v2_server_ignores_unknown_parameters_so_assignee_returns_everyone(sim):
+    import base64
+
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{ME[1]}:{ME_API_TOKEN}".encode()).decode()}
+    everyone = httpx.get(f"{sim.url}/wiki/api/v2/tasks", params={"assignee": ME[0], "limit": 250}, headers=auth).json()
+    mine = httpx.get(f"{sim.url}/wiki/api/v2/tasks", params={"assigned-to": ME[0], "limit": 250}, headers=auth).json()
+    assert {t.get("assignedTo") for t in everyone["results"]} > {ME[0]}  # the first version's trap
+    assert {t.get("assignedTo") for t in mine["results"]} == {ME[0]}
+
+
+def test_admin_api_changes_tasks_upstream(sim):
+    task_id = next(t.id for t in sim.state.tasks.values() if t.assigned_to == ME[0])
+    changed = httpx.post(f"{sim.url}/_admin/tasks/{task_id}", json={"status": "complete", "title": "Renamed",
+                                                                      "due": "2030-01-02"}).json()
+    assert (changed["status"], changed["title"], changed["dueAt"][:10]) == ("complete", "Renamed", "2030-01-02")
+    httpx.post(f"{sim.url}/_admin/tasks/{task_id}", json={"assigned_to": "sim-user-2"})
+    assert sim.state.tasks[task_id].assigned_to == "sim-user-2"
+    assert httpx.delete(f"{sim.url}/_admin/tasks/{task_id}").status_code == 200 and task_id not in sim.state.tasks
+    config = httpx.post(f"{sim.url}/_admin/config", json={"latency_ms": 5, "fault_rate": 0.1}).json()
+    assert config["knobs"]["latency_ms"] == 5 and sim.state.knobs.fault_rate == 0.1
+    assert httpx.post(f"{sim.url}/_admin/config", json={"nonsense": 1}).status_code == 400
+    log = httpx.get(f"{sim.url}/_admin/requests").json()
+    assert "counters" in log

@@ -1,0 +1,100 @@
+"""The scheduled worker and `trackli demo` as real processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from trackli.atlassian import connections
+from trackli.models import AuditEntry, PendingTask, SyncRun
+from trackli.simulator import ME, ME_API_TOKEN, free_port
+
+
+def test_worker_syncs_keeps_going_when_a_connection_fails_and_stops_on_sigterm(sim_ctx, user_id, other_user_id, sim, env):
+    good = connections.connect_api_token(sim_ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    bad = connections.connect_api_token(sim_ctx, other_user_id, sim.url, ME[1], ME_API_TOKEN)
+    with sim_ctx.session() as s:  # this one's token no longer decrypts: it must not stop the other
+        from trackli.models import AtlassianConnection
+
+        s.get(AtlassianConnection, bad).access_token_enc = "not-a-fernet-token"
+    proc = subprocess.Popen([sys.executable, "-m", "trackli", "worker", "--every", "1", "--json"],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with sim_ctx.session() as s:
+                finished = {r.connection_id for r in s.scalars(select(SyncRun).where(SyncRun.outcome != "running"))}
+                if {good, bad} <= finished:
+                    break
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    with sim_ctx.session() as s:
+        runs = {r.connection_id: r for r in s.scalars(select(SyncRun))}
+        assert runs[good].outcome == "ok" and runs[good].trigger == "scheduled"
+        assert runs[bad].outcome == "failed"
+        conn = s.get(AtlassianConnection, bad)
+        assert conn.status == "error" and "TRACKLI_SECRET_KEY" in conn.last_error
+    assert "confluence.tasks_fetched" in {e.event_type for e in _audit(sim_ctx)}
+
+
+def _audit(ctx):
+    with ctx.session() as s:
+        return list(s.scalars(select(AuditEntry)))
+
+
+def test_worker_purges_old_audit_entries(sim_ctx, user_id):
+    import datetime as dt
+
+    from trackli import audit
+    from trackli.worker import Worker
+
+    with sim_ctx.session() as s:
+        audit.record(s, user_id, "old.event").created_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=91)
+        audit.record(s, user_id, "recent.event")
+    summary = Worker(sim_ctx, every=0).cycle()
+    assert summary["audit_purged"] == 1
+    assert [e.event_type for e in _audit(sim_ctx)] == ["recent.event"]
+
+
+def test_demo_starts_the_simulator_and_a_connected_dashboard(env, tmp_path):
+    port, sim_port = free_port(), free_port()
+    demo_env = {**os.environ, **env, "TRACKLI_DATA_DIR": str(tmp_path / "demo-data")}
+    demo_env.pop("TRACKLI_DATABASE_URL")  # the demo uses its own embedded database
+    proc = subprocess.Popen([sys.executable, "-m", "trackli", "demo", "--port", str(port), "--sim-port", str(sim_port),
+                             "--tasks", "12"], env=demo_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.3)
+        state = httpx.get(f"http://127.0.0.1:{sim_port}/_admin/state").json()
+        assert state["tasks"] >= 12
+        out = subprocess.run([sys.executable, "-m", "trackli", "sync", "--json"], capture_output=True, text=True,
+                             env={**demo_env, "TRACKLI_DATA_DIR": str(tmp_path / "demo-data" / "demo"),
+                                  "TRACKLI_DATABASE_URL": f"sqlite:///{tmp_path / 'demo-data' / 'demo' / 'trackli-demo.db'}"})
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)[0]["new"] == 12
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
