@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--every", type=float, default=300.0, metavar="SECONDS")
     worker.add_argument("--once", action="store_true", help="run one cycle and exit")
 
+    keys = add("keys", "the key that encrypts tokens at rest")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    keys_sub.add_parser("generate", help="print a new key", parents=[common])
+    keys_sub.add_parser("rotate", help="re-encrypt every stored token with the first key of TRACKLI_SECRET_KEY",
+                        parents=[common])
+
     sim = add("simulator", "serve the simulated Atlassian on 127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--tasks", type=int, default=60)

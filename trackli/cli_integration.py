@@ -150,6 +150,20 @@ def cmd_worker(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+@command("keys")
+def cmd_keys(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from trackli import crypto
+
+    if args.keys_command == "generate":
+        key = crypto.generate_key()
+        out.emit({"key": key}, key)
+        return EXIT_OK
+    counts = crypto.rotate_all(ctx)
+    out.emit(counts, f"re-encrypted {counts['connections']} connection(s) and {counts['oauth_states']} pending sign-in(s) "
+                     "with the first key; the old key can now be removed from TRACKLI_SECRET_KEY")
+    return EXIT_OK
+
+
 @command("simulator")
 def cmd_simulator(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from trackli.simulator import Simulator, SimState, populate

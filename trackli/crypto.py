@@ -93,3 +93,26 @@ class Vault:
             return self._fernet.rotate(token.encode()).decode()
         except InvalidToken:
             raise SecretKeyError("a stored token cannot be decrypted with any configured key") from None
+
+
+def rotate_all(ctx) -> dict[str, int]:
+    """Re-encrypt every stored secret with the current (first) key, in one transaction."""
+    from sqlalchemy import select
+
+    from trackli import audit
+    from trackli.models import AtlassianConnection, OAuthState
+
+    vault = ctx.vault
+    counts = {"connections": 0, "oauth_states": 0}
+    with ctx.session() as session:
+        for conn in session.scalars(select(AtlassianConnection)):
+            conn.access_token_enc = vault.rotate(conn.access_token_enc)
+            conn.refresh_token_enc = vault.rotate(conn.refresh_token_enc)
+            if conn.status == "error" and conn.last_error and "TRACKLI_SECRET_KEY" in conn.last_error:
+                conn.status, conn.last_error = "ok", None
+            counts["connections"] += 1
+            audit.record(session, conn.user_id, "keys.rotated", {"connection_id": conn.id}, provider="trackli")
+        for state in session.scalars(select(OAuthState).where(OAuthState.pending_payload_enc.isnot(None))):
+            state.pending_payload_enc = vault.rotate(state.pending_payload_enc)
+            counts["oauth_states"] += 1
+    return counts

@@ -67,11 +67,13 @@ class SyncResult:
     pages_fetched: int = 0
     completed_upstream: int = 0
     conflicts: int = 0
+    clipped: int = 0  # upstream values longer than Trackli keeps, cut (and counted in the audit entry)
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("connection_id", "outcome", "new", "updated", "unchanged", "gone", "requests", "duration_s", "error")
         data = asdict(self)
-        return {k: data[k] for k in keys} | {"completed_upstream": self.completed_upstream, "conflicts": self.conflicts}
+        return {k: data[k] for k in keys} | {"completed_upstream": self.completed_upstream, "conflicts": self.conflicts,
+                                             "clipped": self.clipped, "errors": self.errors}
 
 
 Progress = Callable[[int, int], None]  # (task pages fetched, tasks so far)
@@ -113,20 +115,25 @@ def _clip(text: str | None, limit: int) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+LIMITS = {"task_title": 500, "confluence_page_title": 500, "confluence_space_key": 255,
+          "confluence_space_name": 500, "confluence_url": 2000, "confluence_page_id": 64,
+          "confluence_blogpost_id": 64, "confluence_space_id": 64}
+
+
 def _upstream_fields(task: ConfluenceTask, found: Enrichment, site_url: str) -> dict[str, Any]:
     container = found.pages.get(task.page_id or "") or found.blogposts.get(task.blogpost_id or "")
     space = found.spaces.get(task.space_id or "")
-    title = _clip(task.title, 500) or "(untitled task)"
+    title = task.title or "(untitled task)"
     return {
         "task_title": title,
         "due_date": task.due_date,
         "confluence_page_id": task.page_id,
         "confluence_blogpost_id": task.blogpost_id,
-        "confluence_page_title": _clip(container.title, 500) if container else PAGE_UNAVAILABLE,
+        "confluence_page_title": container.title if container else PAGE_UNAVAILABLE,
         "confluence_space_id": task.space_id,
-        "confluence_space_key": _clip(space.key, 255) if space else None,
-        "confluence_space_name": _clip(space.name, 500) if space else None,
-        "confluence_url": _clip(f"{site_url}/wiki{container.webui}", 2000) if container and container.webui else None,
+        "confluence_space_key": space.key if space else None,
+        "confluence_space_name": space.name if space else None,
+        "confluence_url": f"{site_url}/wiki{container.webui}" if container and container.webui else None,
         "remote_status": task.status or "incomplete",
         "remote_updated_at": task.updated_at,
     }
@@ -136,6 +143,17 @@ UPSTREAM = ("task_title", "due_date", "confluence_page_id", "confluence_blogpost
             "confluence_space_id", "confluence_space_key", "confluence_space_name", "confluence_url", "remote_status",
             "remote_updated_at")
 OWNED_BY_EDITS = {"task_title": "title", "due_date": "due_date"}  # upstream field -> the edit that claims it
+
+
+def _fit(fields: dict[str, Any]) -> int:
+    """Cut values longer than their column; return how many were cut."""
+    cut = 0
+    for name, limit in LIMITS.items():
+        value = fields.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            fields[name] = _clip(value, limit)
+            cut += 1
+    return cut
 
 
 def _changes(current: Any, edited: Iterable[str] | None, fields: dict[str, Any]) -> dict[str, Any]:
@@ -212,8 +230,12 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: list[ConfluenceTask
         inserts: list[dict[str, Any]] = []
         updates: dict[int, dict[str, Any]] = {}
         for task in fetched:
+            if len(task.id) > 64 or not task.id.isdigit():
+                result.errors += 1  # not a Confluence task id: refused, and counted in the run record
+                continue
             seen.add(task.id)
             fields = _upstream_fields(task, found, conn.site_url)
+            result.clipped += _fit(fields)
             row = existing.get(task.id)
             if row is None:
                 inserts.append(fields | {
@@ -245,6 +267,7 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: list[ConfluenceTask
             audit.record(session, conn.user_id, "confluence.queue_updated", {
                 "connection_id": conn.id, "new": result.new, "updated": result.updated, "gone": result.gone,
                 "completed_upstream": result.completed_upstream, "conflicts": result.conflicts,
+                "values_cut_to_fit": result.clipped, "tasks_refused": result.errors,
             })
 
 

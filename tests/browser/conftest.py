@@ -40,12 +40,14 @@ def browser():
 class AppServer:
     def __init__(self, env: dict[str, str], port: int):
         self.env, self.port = env, port
+        self.extra_args: list[str] = []
         self.url = f"http://localhost:{port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "AppServer":
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               *self.extra_args]
         Path(self.env["TRACKLI_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         self.log = open(self.env["TRACKLI_DATA_DIR"] + f"/streamlit-{self.port}.log", "a")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **self.env}, stdout=self.log, stderr=subprocess.STDOUT)

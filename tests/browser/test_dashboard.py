@@ -164,3 +164,32 @@ def test_deep_links_on_a_fresh_server_get_the_set_up_and_header(ctx, user_id, ap
     page.get_by_role("heading", name="Connect", level=1).wait_for()
     settle(page)
     assert page.get_by_text("Traceback").count() == 0
+
+
+def test_teams_mode_sign_in_gates_a_deep_link_on_a_fresh_server(ctx, app_server, sim, page, tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        "[auth]\n"
+        f'redirect_uri = "{app_server.url}/oauth2callback"\n'
+        'cookie_secret = "a-long-random-cookie-secret-for-tests"\n'
+        'client_id = "trackli-dashboard"\n'
+        'client_secret = "oidc-secret"\n'
+        f'server_metadata_url = "{sim.url}/oidc/.well-known/openid-configuration"\n'
+    )
+    app_server.extra_args = ["--secrets.files", str(secrets)]
+    app_server.restart()
+    page.goto(app_server.url + "/board")  # the very first request: the gate, not the board
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_role("heading", name="Board").count() == 0
+    shot(page, "sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Signed in as Sam Example").wait_for()
+    page.goto(app_server.url + "/board")
+    page.get_by_role("heading", name="Board", level=1).wait_for()
+    page.get_by_text("Signed in as Sam Example").wait_for()
+    with ctx.session() as s:
+        from trackli import users
+
+        assert users.get_by_email(s, "you@example.com") is not None
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in").wait_for()

@@ -328,3 +328,49 @@ def test_audit_page_filters_and_downloads(ctx, user_id, sim_env):
     assert at.get("download_button")
     assert any("confluence.fetch_failed" in e.label for e in at.expander)
 
+
+
+def test_no_secret_on_any_page_after_a_full_flow(ctx, user_id, sim_env):
+    ctx.settings = ctx.settings.with_(atlassian_auth_url=sim_env.url, atlassian_api_url=sim_env.url,
+                                      atlassian_client_id=sim_env.state.client_id,
+                                      atlassian_client_secret=sim_env.state.client_secret,
+                                      atlassian_redirect_uri="http://localhost:8501/connect")
+    conn = oauth_connect(ctx, user_id, sim_env)
+    synced(ctx, user_id, sim_env)
+    sync.sync_connection(ctx, conn)
+    secrets = {ME_API_TOKEN, sim_env.state.client_secret} | set(sim_env.state.access_tokens) | set(sim_env.state.refresh_tokens)
+    for page in (None, "pending", "board", "connect", "audit", "diagnostics"):
+        at = open_page(page)
+        if page == "diagnostics":
+            for b in [b for b in at.button if b.label == "Run live probe"]:
+                b.click()
+            at.run()
+        no_exceptions(at)
+        shown = texts(at) + "".join(str(d.value.to_dict()) for d in at.dataframe) + str(at.get("json"))
+        for secret in secrets:
+            assert secret not in shown, f"a secret is shown on {page or 'home'}"
+
+
+def test_teams_mode_gates_every_page_and_scopes_data_to_the_signed_in_person(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)  # the local user's data must not show to a team member
+    for page in (None, "pending", "board", "connect"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x",
+                              "client_id": "c", "client_secret": "s",
+                              "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+        if page:
+            at.switch_page(f"pages/{page}.py")
+        at.run()
+        no_exceptions(at)
+        assert [b.label for b in at.button] == ["Sign in"], page
+        assert not at.title or at.title[0].value == "Trackli"
+        at.user = {"is_logged_in": True, "email": "ann@example.com", "name": "Ann"}  # signed in
+        at.run()
+        no_exceptions(at)
+        assert "Signed in as Ann" in texts(at)
+        assert "Pending 0" in {p.proto.label for p in at.get("page_link")}
+        assert [b.label for b in at.button if b.label == "Sign out"] == ["Sign out"]
+    with ctx.session() as s:
+        from trackli import users
+        ann = users.get_by_email(s, "ann@example.com")
+        assert ann is not None and sync.list_pending(s, ann.id) == []

@@ -497,4 +497,6 @@ def build_app(state: SimState) -> Starlette:
         Route("/_admin/requests", admin_requests, methods=["GET", "POST"]),
         Route("/_admin/tokens/{action}", admin_tokens, methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    from trackli.simulator.oidc import OidcProvider
+
+    return Starlette(routes=routes + OidcProvider(state).routes())

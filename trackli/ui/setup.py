@@ -58,7 +58,7 @@ def teams_mode() -> bool:
 def _sign_in_gate() -> tuple[str | None, str]:
     if not teams_mode():
         return None, ""
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in", False):
         st.title("Trackli")
         st.write("Sign in to see your Confluence tasks and your board.")
         st.button("Sign in", icon=":material/login:", on_click=st.login, type="primary")
