@@ -87,6 +87,7 @@ def test_move_reorders_both_columns(ctx, user_id):
     assert [c.title for c in cols["done"]] == ["t2", "d0"]
     assert [c.title for c in cols["todo"]] == ["t1", "t0"]
     assert [c.position for c in cols["done"]] == [0, 1]
+    assert [c.position for c in cols["todo"]] == [0, 1]  # the gap t2 left is closed
 
 
 def test_moving_out_of_done_clears_completed_at(ctx, user_id):

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from trackli import audit, outbox
 from trackli.errors import NotFound, ValidationError
-from trackli.models import CARD_STATUSES, Project, Task, utcnow
+from trackli.db import lock_row
+from trackli.models import CARD_STATUSES, Project, Task, User, utcnow
 
 MAX_TITLE = 500
 MAX_PROJECT_NAME = 100
@@ -128,6 +129,15 @@ def resolve_project(session: Session, user_id: int, project: int | str | None) -
 
 # ---- cards --------------------------------------------------------------------------------------
 
+def lock_board(session: Session, user_id: int) -> None:
+    """Serialise changes to one person's column order (moves, approvals) until the transaction ends.
+
+    Re-numbering a column touches many rows; taking the user's row first gives every such
+    transaction the same lock order, so concurrent moves queue up instead of deadlocking.
+    """
+    lock_row(session, User, user_id)
+
+
 def get_card(session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Task:
     card = session.get(Task, card_id, with_for_update=for_update or None)
     if card is None or card.owner_id != user_id:
@@ -154,6 +164,7 @@ def create_card(
     check_status(status)
     if project_id is not None:
         get_project(session, user_id, project_id)
+    lock_board(session, user_id)
     now = utcnow()
     card = Task(
         owner_id=user_id,
@@ -206,6 +217,7 @@ def move_card(
     A Confluence card entering or leaving `done` gets an outbox entry in this same transaction.
     """
     check_status(status)
+    lock_board(session, user_id)
     card = get_card(session, user_id, card_id, for_update=True)
     old_status = card.status
     column = list(
@@ -220,6 +232,12 @@ def move_card(
     for pos, other in enumerate(column):
         if other.position != pos or other is card:
             other.position = pos
+    if old_status != status:  # close the gap the card leaves behind
+        left = session.scalars(select(Task).where(Task.owner_id == user_id, Task.status == old_status,
+                                                  Task.id != card.id).order_by(Task.position, Task.id))
+        for pos, other in enumerate(left):
+            if other.position != pos:
+                other.position = pos
     card.status = status
     card.updated_at = utcnow()
     if status == "done" and old_status != "done":
@@ -325,6 +343,7 @@ def change_stamp(session: Session, user_id: int) -> tuple:
 def mark_remote_completed(session: Session, card: Task) -> None:
     """Confluence says the task is complete: move the card to done without calling Confluence back."""
     if card.status != "done":
+        lock_board(session, card.owner_id)
         card.position = _next_position(session, card.owner_id, "done")
         card.status = "done"
         card.completed_at = utcnow()

@@ -36,6 +36,7 @@ class Settings:
     atlassian_auth_url: str = DEFAULT_AUTH_URL
     atlassian_api_url: str = DEFAULT_API_URL
     sync_min_interval_s: float = 10.0
+    lease_s: float = 180.0  # a sync or a send whose process went silent this long is taken over
     audit_retention_days: int = 90
     http_timeout_s: float = 20.0
     demo: bool = False
@@ -128,6 +129,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "ATLASSIAN_AUTH_URL": ("atlassian_auth_url", _url),
     "ATLASSIAN_API_URL": ("atlassian_api_url", _url),
     "TRACKLI_SYNC_MIN_INTERVAL_S": ("sync_min_interval_s", _float),
+    "TRACKLI_LEASE_S": ("lease_s", _float),
     "TRACKLI_AUDIT_RETENTION_DAYS": ("audit_retention_days", _int),
     "TRACKLI_HTTP_TIMEOUT_S": ("http_timeout_s", _float),
     "TRACKLI_DEMO": ("demo", _bool),

@@ -52,3 +52,22 @@ def enqueue(session: Session, card: Task, desired: str) -> OutboxEntry | None:
     card.sync_state = "waiting"
     card.sync_error = None
     return entry
+
+
+def requeue_after_reconnect(session: Session, connection_id: int) -> int:
+    """A connection works again: changes that failed only because of it are sent again."""
+    now = utcnow()
+    requeued = 0
+    failed = session.scalars(select(OutboxEntry).where(
+        OutboxEntry.connection_id == connection_id, OutboxEntry.state == "failed",
+        OutboxEntry.failure_kind.in_(("reconnect", "scope", "key"))).order_by(OutboxEntry.id))
+    for entry in failed:
+        card = session.get(Task, entry.task_id)
+        entry.state = "done"  # replaced by a fresh entry for the card's current state
+        if card is None or card.sync_state != "failed":
+            continue
+        card.confluence_remote_status = None
+        enqueue(session, card, "complete" if card.status == "done" else "incomplete")
+        requeued += 1
+    session.flush()
+    return requeued

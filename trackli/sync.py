@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from trackli import audit, board, outbox
 from trackli.atlassian import connections
 from trackli.atlassian.client import ConfluenceClient, ConfluenceTask, Enrichment, RetryPolicy, chunks
-from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
+from trackli.atlassian.errors import AtlassianError, MissingScope, NotFoundOrNoPermission, ReconnectRequired
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
 from trackli.db import bulk_insert
@@ -43,8 +43,6 @@ from trackli.models import (
     utcnow,
 )
 
-STALE_RUN = dt.timedelta(minutes=3)
-HEARTBEAT_EVERY = 20.0  # seconds between liveness updates of a running sync
 GONE_REASON = "no longer an incomplete task assigned to you in Confluence (completed, reassigned or deleted)"
 PAGE_UNAVAILABLE = "page unavailable"
 EDITABLE = ("title", "due_date", "project")
@@ -88,7 +86,7 @@ def _start_run(ctx: Context, conn: AtlassianConnection, trigger: str) -> int | N
         # A holder that died leaves a running row behind; past its heartbeat it no longer counts.
         stale = session.scalar(select(SyncRun.id).where(
             SyncRun.connection_id == conn.id, SyncRun.outcome == "running",
-            func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at) < now - STALE_RUN,
+            func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at) < now - dt.timedelta(seconds=ctx.settings.lease_s),
         ))
         if stale is not None:
             session.execute(update(SyncRun).where(SyncRun.id == stale).values(
@@ -188,7 +186,7 @@ def sync_connection(
                 fetched.extend(page)
                 lookups.add(page)
                 result.pages_fetched += 1
-                if time.monotonic() - last_beat > HEARTBEAT_EVERY:
+                if time.monotonic() - last_beat > ctx.settings.lease_s / 6:
                     _heartbeat(ctx, run_id, result.pages_fetched)
                     last_beat = time.monotonic()
                 if progress:
@@ -451,6 +449,7 @@ def approve(
     session: Session, user_id: int, ids: Iterable[int] = (), *, all_pending: bool = False, project: Any = None,
 ) -> list[Task]:
     """Cards for the given pending tasks (or all pending), in one transaction. Approving twice makes one card."""
+    board.lock_board(session, user_id)  # before reading: a concurrent approval of the same rows waits, then sees them approved
     default_project = board.resolve_project(session, user_id, project)
     if all_pending:
         rows = list(session.scalars(select(PendingTask).where(
@@ -555,10 +554,23 @@ def _claim(ctx: Context, user_id: int | None, limit: int) -> list[int]:
         claimed = []
         for entry_id in candidates:
             res = session.execute(update(OutboxEntry).where(OutboxEntry.id == entry_id, OutboxEntry.state == "pending")
-                                  .values(state="sending", lease_until=now + dt.timedelta(minutes=5), updated_at=now))
+                                  .values(state="sending", lease_until=now + dt.timedelta(seconds=ctx.settings.lease_s),
+                                          updated_at=now))
             if res.rowcount == 1:
                 claimed.append(entry_id)
         return claimed
+
+
+def _claims(ctx: Context, user_id: int | None, limit: int, chunk: int = 20):
+    """Claim a few entries at a time, so a slow batch never outlives the lease of what it holds."""
+    handed = 0
+    while handed < limit:
+        claimed = _claim(ctx, user_id, min(chunk, limit - handed))
+        if not claimed:
+            return
+        for entry_id in claimed:
+            handed += 1
+            yield entry_id
 
 
 def drain(
@@ -569,7 +581,7 @@ def drain(
     result = DrainResult()
     clients: dict[int, ConfluenceClient | Exception] = {}
     try:
-        for entry_id in _claim(ctx, user_id, limit):
+        for entry_id in _claims(ctx, user_id, limit):
             with ctx.session() as session:
                 entry = session.get(OutboxEntry, entry_id)
                 conn = session.get(AtlassianConnection, entry.connection_id) if entry.connection_id else None
@@ -634,11 +646,24 @@ def _settle(ctx: Context, entry_id: int, task_id: int, desired: str, error: Exce
             result.retrying += 1
             return
         entry.state, entry.last_error = "failed", message
+        entry.failure_kind = failure_kind(error)
         if card is not None and newer is None:
             card.sync_state, card.sync_error = "failed", message
         audit.record(session, entry.user_id, "confluence.task_update_failed", details, success=False, error=message)
         result.failed += 1
         result.errors.append(message)
+
+
+def failure_kind(error: Exception) -> str:
+    if isinstance(error, ReconnectRequired):
+        return "reconnect"
+    if isinstance(error, MissingScope):
+        return "scope"
+    if isinstance(error, SecretKeyError):
+        return "key"
+    if isinstance(error, NotFoundOrNoPermission):
+        return "not_found"
+    return "remote"
 
 
 def retry_card(session: Session, user_id: int, card_id: int) -> OutboxEntry | None:

@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trackli import audit
+from trackli import audit, outbox
 from trackli.atlassian import oauth, scopes
 from trackli.atlassian.client import ConfluenceClient, RetryPolicy, StaticCredentials, gateway_root
 from trackli.atlassian.errors import AtlassianError, ReconnectRequired, RemoteError
@@ -217,6 +217,7 @@ def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.
         conn.scopes = tokens.scope
         conn.status, conn.last_error = "ok", None
         session.flush()
+        outbox.requeue_after_reconnect(session, conn.id)
         missing = scopes.missing_product_scopes(tokens.scope)
         audit.record(session, user_id, "oauth.connected", {
             "connection_id": conn.id, "site": site.url, "granted_scopes": tokens.scope.split(), "missing_scopes": missing,
@@ -276,6 +277,7 @@ def connect_api_token(
         conn.refresh_token_enc, conn.token_expires_at, conn.scopes = None, None, ""
         conn.status, conn.last_error = "ok", None
         session.flush()
+        outbox.requeue_after_reconnect(session, conn.id)
         audit.record(session, user_id, "connection.created", {"connection_id": conn.id, "site": site_url, "kind": "api_token"})
         return conn.id
 

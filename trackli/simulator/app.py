@@ -16,6 +16,7 @@ import datetime as dt
 import html
 import json
 import random
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -294,11 +295,14 @@ def build_app(state: SimState) -> Starlette:
         operation = operation_of(request.method, rest)
         request.state.body = await request.body()
         entry = {"method": request.method, "path": request.url.path, "query": dict(request.query_params.multi_items()),
-                 "query_names": sorted(set(request.query_params.keys())), "operation": operation}
+                 "query_names": sorted(set(request.query_params.keys())), "operation": operation,
+                 "started": time.monotonic()}
         state.log(entry)
         injected = await fault(request, operation)
         if injected is not None:
-            entry["status"] = injected.status_code
+            entry["status"] = "dropped" if isinstance(injected, DroppedResponse) else injected.status_code
+            entry["fault"] = True
+            entry["finished"] = time.monotonic()
             return injected
         principal, denied = principal_fn(request, SCOPE_OF.get(tuple(operation.split(" ", 1))))
         if denied is not None:
@@ -306,6 +310,7 @@ def build_app(state: SimState) -> Starlette:
             return denied
         response = v2(request, rest, principal)
         entry["status"] = response.status_code
+        entry["finished"] = time.monotonic()
         return response
 
     async def gateway_v2(request: Request) -> Response:
