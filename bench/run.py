@@ -315,7 +315,22 @@ def print_table(rows: list[Row], dialect: str) -> None:
         print(f"| {r.name} | {r.figure:.3g} {r.unit} | {r.baseline:.3g} ({r.baseline_name}) | {r.ratio:.3f}× | {r.target} |")
 
 
-GROUPS = ["requests", "sync", "upsert", "pages"]
+GROUPS = ["requests", "sync", "upsert", "pages", "load"]
+
+
+def bench_load(rows: list[Row], url: str, seconds: float = 15.0) -> None:
+    from bench import load
+
+    ctx = context(url)
+    solo = load.run(ctx, seconds=seconds / 3, threads=1, people=1)
+    with database() as fresh:
+        many = load.run(context(fresh), seconds=seconds, threads=20)
+        problems = load.check(context(fresh), many)
+    status = "no error, no lost update, no deadlock" if not problems else f"{len(problems)} problems: {problems[0]}"
+    rows.append(Row(f"load: 20 threads approving, editing, moving ({ctx.dialect}) — {status}", many.per_second,
+                    "ops/s", solo.per_second, "1 thread alone", "no errors"))
+    rows.append(Row("load: 95th-percentile latency under 20 threads", many.p95_ms, "ms", solo.p95_ms,
+                    "1 thread alone", "reported"))
 
 
 def main(argv=None) -> int:
@@ -328,7 +343,7 @@ def main(argv=None) -> int:
         dialect = url.split(":", 1)[0]
         if "requests" in groups:
             bench_requests(rows)
-        for name, fn in (("sync", bench_sync), ("upsert", bench_upsert), ("pages", bench_pages)):
+        for name, fn in (("sync", bench_sync), ("upsert", bench_upsert), ("pages", bench_pages), ("load", bench_load)):
             if name in groups:
                 with database() as fresh:
                     fn(rows, fresh)
