@@ -30,7 +30,7 @@ from trackli.atlassian import connections  # noqa: E402
 from trackli.atlassian.client import ConfluenceClient, StaticCredentials  # noqa: E402
 from trackli.config import load_settings  # noqa: E402
 from trackli.context import Context  # noqa: E402
-from trackli.simulator import ME, ME_API_TOKEN, Simulator  # noqa: E402
+from trackli.simulator import ME, ME_API_TOKEN  # noqa: E402
 
 PG_ADMIN = os.environ.get("TRACKLI_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -208,7 +208,6 @@ def bench_sync(rows: list[Row], url: str, n=5000, p=800, s=40, latency_ms=50) ->
 
 def bench_upsert(rows: list[Row], url: str, n=5000) -> None:
     """Upserting N pending rows: the sync's insert path against one INSERT per row in its own transaction."""
-    from trackli.atlassian.client import Enrichment
     from trackli.models import AtlassianConnection, PendingTask
 
     ctx = context(url)
@@ -309,8 +308,8 @@ def bench_pages(rows: list[Row], url: str, pending=2000, cards=1000) -> None:
 def print_table(rows: list[Row], dialect: str) -> None:
     print(f"\nTrackli benchmarks — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"database: {dialect}, {time.strftime('%Y-%m-%d')}\n")
-    print(f"| benchmark | figure | baseline | ratio | target |")
-    print(f"|---|---|---|---|---|")
+    print("| benchmark | figure | baseline | ratio | target |")
+    print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r.name} | {r.figure:.3g} {r.unit} | {r.baseline:.3g} ({r.baseline_name}) | {r.ratio:.3f}× | {r.target} |")
 

@@ -104,7 +104,7 @@ else:
             st.rerun()
 
 today = dt.date.today()
-for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES))):
+for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES)), strict=True):
     cards = columns[status]
     column.subheader(f"{board.STATUS_LABELS[status]} · {len(cards)}")
     if len(cards) > CARD_LIMIT:

@@ -90,7 +90,7 @@ def _text(value) -> str:
 def _shows(frame: pd.DataFrame, fresh: pd.DataFrame) -> bool:
     """Does the editor (its input plus its edits) show what the database holds now?"""
     edits = (st.session_state.get("queue") or {}).get("edited_rows") or {}
-    for position, (pending_id, row) in enumerate(fresh.iterrows()):
+    for position, (_, row) in enumerate(fresh.iterrows()):
         change = edits.get(position, edits.get(str(position), {}))
         for col in EDITABLE:
             shown = change[col] if col in change else frame.iloc[position][col]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -120,15 +119,20 @@ def sim():
         yield simulator
 
 
-@pytest.fixture
-def sim_ctx(ctx, sim) -> Context:
-    """A context whose OAuth settings point at the simulator."""
+def point_at(ctx: Context, sim, redirect_uri: str = "http://localhost:8501/connect") -> Context:
+    """Point the context's OAuth settings at a simulator."""
     ctx.settings = ctx.settings.with_(
         atlassian_auth_url=sim.url, atlassian_api_url=sim.url,
         atlassian_client_id=sim.state.client_id, atlassian_client_secret=sim.state.client_secret,
-        atlassian_redirect_uri="http://localhost:8501/connect",
+        atlassian_redirect_uri=redirect_uri,
     )
     return ctx
+
+
+@pytest.fixture
+def sim_ctx(ctx, sim) -> Context:
+    """A context whose OAuth settings point at the simulator."""
+    return point_at(ctx, sim)
 
 
 def oauth_connect(ctx, user_id, sim) -> int:

@@ -1,6 +1,5 @@
 import json
 
-import pytest
 
 from tests.test_cli import run
 from trackli.simulator import ME, ME_API_TOKEN

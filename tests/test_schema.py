@@ -1,7 +1,7 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 from trackli import db
 from trackli.errors import ConstraintViolation

@@ -8,11 +8,10 @@ import sys
 import time
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from trackli.atlassian import connections
-from trackli.models import AuditEntry, PendingTask, SyncRun
+from trackli.models import AuditEntry, SyncRun
 from trackli.simulator import ME, ME_API_TOKEN, free_port
 
 

@@ -15,7 +15,7 @@ import httpx
 
 from trackli import sync
 from trackli.atlassian import connections, scopes
-from trackli.atlassian.client import API, ConfluenceClient, RetryPolicy
+from trackli.atlassian.client import API, RetryPolicy
 from trackli.atlassian.errors import AtlassianError, MissingScope, NotFoundOrNoPermission, ReconnectRequired
 from trackli.context import Context
 from trackli.crypto import SecretKeyError

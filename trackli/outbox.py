@@ -56,7 +56,6 @@ def enqueue(session: Session, card: Task, desired: str) -> OutboxEntry | None:
 
 def requeue_after_reconnect(session: Session, connection_id: int) -> int:
     """A connection works again: changes that failed only because of it are sent again."""
-    now = utcnow()
     requeued = 0
     failed = session.scalars(select(OutboxEntry).where(
         OutboxEntry.connection_id == connection_id, OutboxEntry.state == "failed",

@@ -41,8 +41,6 @@ def check_contract(log):
 
 
 def test_fetch_paginates_filters_and_enriches_in_few_requests(sim):
-    from trackli.simulator.generate import populate
-    from trackli.simulator.state import SimState
 
     log = []
     client = ConfluenceClient(StaticCredentials.basic(sim.url, ME[1], ME_API_TOKEN), recording_http(log))

@@ -6,7 +6,6 @@ import time
 from sqlalchemy import select
 
 from tests.browser.conftest import settle, shot
-from trackli import sync
 from trackli.models import AtlassianConnection, PendingTask, Task
 
 HOSTILE = "<img src=x onerror=alert(1)> must stay text"
@@ -147,12 +146,10 @@ def test_deep_links_on_a_fresh_server_get_the_set_up_and_header(ctx, user_id, ap
     # The OAuth callback URL as the very first request after a restart.
     from trackli.atlassian import connections
     import httpx
-    from urllib.parse import parse_qs, urlsplit
 
-    ctx.settings = ctx.settings.with_(**{k: v for k, v in {
-        "atlassian_auth_url": sim.url, "atlassian_api_url": sim.url, "atlassian_client_id": sim.state.client_id,
-        "atlassian_client_secret": sim.state.client_secret,
-        "atlassian_redirect_uri": f"{app_server.url}/connect"}.items()})
+    from tests.conftest import point_at
+
+    point_at(ctx, sim, f"{app_server.url}/connect")
     url = connections.start_oauth(ctx, user_id)
     location = httpx.get(url).headers["location"]
     app_server.restart()

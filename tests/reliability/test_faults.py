@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PG_URL, oauth_connect
+from tests.conftest import PG_URL, oauth_connect, point_at
 from trackli import board, sync
 from trackli.atlassian import connections
 from trackli.atlassian.client import RetryPolicy
@@ -144,7 +144,7 @@ def test_worker_killed_mid_sync_and_mid_drain_loses_and_doubles_nothing(ctx, use
     container = next(iter(sim.state.content.values()))
     for n in range(1000):
         sim.state.add_task(f"bulk {n}", assigned_to=ME[0], container=container)
-    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
     sim.state.knobs.latency_ms = 150
 
     worker = start_worker(env)
@@ -195,7 +195,7 @@ def test_worker_killed_mid_sync_and_mid_drain_loses_and_doubles_nothing(ctx, use
 @pytest.mark.skipif(not PG_URL or not shutil.which("pg_ctlcluster"), reason="restarts the PostgreSQL server")
 def test_postgresql_restarted_under_the_worker(ctx, user_id, big_sim, env):
     sim = big_sim
-    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
     worker = start_worker(env, every="0.5")
     try:
         wait_for(lambda: count(ctx, SyncRun, SyncRun.outcome == "ok") >= 1, what="a first sync")
@@ -219,12 +219,17 @@ def test_postgresql_restarted_under_the_worker(ctx, user_id, big_sim, env):
     assert worker.returncode == 0
 
 
-def test_access_token_expiring_mid_sync_is_invisible(sim_ctx, user_id, big_sim):
-    sim = big_sim
+@pytest.fixture
+def oauth_1500(ctx, user_id, big_sim):
+    """An OAuth connection to a site with 1,500 tasks for you (six pages of results)."""
+    container = next(iter(big_sim.state.content.values()))
     for n in range(1000):
-        sim.state.add_task(f"bulk {n}", assigned_to=ME[0], container=next(iter(sim.state.content.values())))
-    sim_ctx.settings = sim_ctx.settings.with_(atlassian_auth_url=sim.url, atlassian_api_url=sim.url)
-    conn = oauth_connect(sim_ctx, user_id, sim)
+        big_sim.state.add_task(f"bulk {n}", assigned_to=ME[0], container=container)
+    return oauth_connect(point_at(ctx, big_sim), user_id, big_sim)
+
+
+def test_access_token_expiring_mid_sync_is_invisible(ctx, oauth_1500, big_sim):
+    sim, sim_ctx, conn = big_sim, ctx, oauth_1500
 
     def expire_after_first_page(pages, tasks):
         if pages == 1:
@@ -237,12 +242,8 @@ def test_access_token_expiring_mid_sync_is_invisible(sim_ctx, user_id, big_sim):
         assert s.get(AtlassianConnection, conn).status == "ok"
 
 
-def test_refresh_token_revoked_mid_sync_ends_in_reconnect_with_nothing_lost(sim_ctx, user_id, big_sim):
-    sim = big_sim
-    for n in range(1000):
-        sim.state.add_task(f"bulk {n}", assigned_to=ME[0], container=next(iter(sim.state.content.values())))
-    sim_ctx.settings = sim_ctx.settings.with_(atlassian_auth_url=sim.url, atlassian_api_url=sim.url)
-    conn = oauth_connect(sim_ctx, user_id, sim)
+def test_refresh_token_revoked_mid_sync_ends_in_reconnect_with_nothing_lost(ctx, user_id, oauth_1500, big_sim):
+    sim, sim_ctx, conn = big_sim, ctx, oauth_1500
     sync.sync_connection(sim_ctx, conn)
     with sim_ctx.session() as s:
         cards = sync.approve(s, user_id, [p.id for p in sync.list_pending(s, user_id)[:5]])

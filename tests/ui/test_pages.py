@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import oauth_connect
+from tests.conftest import oauth_connect, point_at
 from trackli import board, sync
 from trackli.atlassian import connections
 from trackli.models import AtlassianConnection, Task
@@ -236,10 +236,7 @@ def test_failed_and_conflicting_cards_offer_their_fixes(ctx, user_id, sim_env):
 
 def test_oauth_callback_on_the_connect_page_and_its_replay(ctx, user_id, sim_env):
     sim_env.state.knobs.auto_approve = True
-    ctx.settings = ctx.settings.with_(atlassian_auth_url=sim_env.url, atlassian_api_url=sim_env.url,
-                                      atlassian_client_id=sim_env.state.client_id,
-                                      atlassian_client_secret=sim_env.state.client_secret,
-                                      atlassian_redirect_uri="http://localhost:8501/connect")
+    point_at(ctx, sim_env)
     url = connections.start_oauth(ctx, user_id)
     query = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)
     at = open_page("connect", code=query["code"][0], state=query["state"][0])
@@ -281,10 +278,7 @@ def test_api_token_form_and_disconnect(ctx, user_id, sim_env):
 def test_diagnostics_names_the_missing_scopes_in_one_line(ctx, user_id, sim_env):
     sim_env.state.knobs.enabled_scopes = tuple(s for s in sim_env.state.knobs.enabled_scopes
                                                if s not in ("read:task:confluence", "write:task:confluence"))
-    ctx.settings = ctx.settings.with_(atlassian_auth_url=sim_env.url, atlassian_api_url=sim_env.url,
-                                      atlassian_client_id=sim_env.state.client_id,
-                                      atlassian_client_secret=sim_env.state.client_secret,
-                                      atlassian_redirect_uri="http://localhost:8501/connect")
+    point_at(ctx, sim_env)
     oauth_connect(ctx, user_id, sim_env)
     at = open_page("diagnostics")
     no_exceptions(at)
@@ -331,10 +325,7 @@ def test_audit_page_filters_and_downloads(ctx, user_id, sim_env):
 
 
 def test_no_secret_on_any_page_after_a_full_flow(ctx, user_id, sim_env):
-    ctx.settings = ctx.settings.with_(atlassian_auth_url=sim_env.url, atlassian_api_url=sim_env.url,
-                                      atlassian_client_id=sim_env.state.client_id,
-                                      atlassian_client_secret=sim_env.state.client_secret,
-                                      atlassian_redirect_uri="http://localhost:8501/connect")
+    point_at(ctx, sim_env)
     conn = oauth_connect(ctx, user_id, sim_env)
     synced(ctx, user_id, sim_env)
     sync.sync_connection(ctx, conn)
