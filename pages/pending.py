@@ -22,8 +22,9 @@ widgets.flash()
 # -- Sync now --------------------------------------------------------------------------------------
 def summary(r: sync.SyncResult) -> str:
     if r.outcome == "ok":
+        waited = f", {r.retries} retried after {r.waited_s:.0f} s of rate limits and errors" if r.retries else ""
         return (f"Sync finished: {r.new} new · {r.updated} updated · {r.unchanged} unchanged · {r.gone} gone · "
-                f"{r.completed_upstream} completed in Confluence ({r.requests} requests, {r.duration_s:.1f} s)")
+                f"{r.completed_upstream} completed in Confluence ({r.requests} requests{waited}, {r.duration_s:.1f} s)")
     if r.outcome == "already_running":
         return "A sync of this connection is already running; its results will appear here shortly."
     return f"Sync failed: {r.error}"

@@ -357,3 +357,14 @@ def test_transient_failures_back_off_and_keep_the_change(sim_ctx, user_id, token
         card = s.get(Task, card_id)
         assert entry.state == "pending" and entry.attempts == 1 and entry.next_attempt_at > entry.updated_at
         assert card.sync_state == "waiting" and card.sync_error.startswith("Retrying")
+
+
+def test_rate_limit_waits_are_reported_in_the_run_and_its_audit_entry(sim_ctx, user_id, token_connection, sim):
+    from trackli.atlassian.client import RetryPolicy
+
+    sim.state.knobs.fault_rate, sim.state.knobs.fault_kinds, sim.state.knobs.retry_after_s = 0.5, ("429",), 0.01
+    result = sync.sync_connection(sim_ctx, token_connection, retry=RetryPolicy(tries=20))
+    assert result.outcome == "ok" and result.retries >= 1 and result.waited_s >= 0.01 * result.retries
+    with sim_ctx.session() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.event_type == "confluence.tasks_fetched"))
+        assert entry.details["retries"] == result.retries

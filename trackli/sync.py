@@ -66,12 +66,15 @@ class SyncResult:
     completed_upstream: int = 0
     conflicts: int = 0
     clipped: int = 0  # upstream values longer than Trackli keeps, cut (and counted in the audit entry)
+    retries: int = 0  # requests repeated after a rate limit or a transient failure
+    waited_s: float = 0.0  # time spent waiting for Retry-After and backoff
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("connection_id", "outcome", "new", "updated", "unchanged", "gone", "requests", "duration_s", "error")
         data = asdict(self)
         return {k: data[k] for k in keys} | {"completed_upstream": self.completed_upstream, "conflicts": self.conflicts,
-                                             "clipped": self.clipped, "errors": self.errors}
+                                             "clipped": self.clipped, "errors": self.errors, "retries": self.retries,
+                                             "waited_s": round(self.waited_s, 2)}
 
 
 Progress = Callable[[int, int], None]  # (task pages fetched, tasks so far)
@@ -206,7 +209,8 @@ def sync_connection(
             elif isinstance(exc, (MissingScope, SecretKeyError)):
                 connections.mark(session, conn.id, "error", str(exc))
     finally:
-        result.requests = client.stats.requests if client else 0
+        if client:
+            result.requests, result.retries, result.waited_s = client.stats.requests, client.stats.retries, client.stats.waited_s
         result.duration_s = round(time.monotonic() - started, 3)
         _finish_run(ctx, conn, result, client)
         if client:
