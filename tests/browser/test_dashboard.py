@@ -6,6 +6,7 @@ import time
 from sqlalchemy import select
 
 from tests.browser.conftest import settle, shot
+from trackli import sync
 from trackli.models import AtlassianConnection, PendingTask, Task
 
 HOSTILE = "<img src=x onerror=alert(1)> must stay text"
@@ -190,3 +191,18 @@ def test_teams_mode_sign_in_gates_a_deep_link_on_a_fresh_server(ctx, app_server,
         assert users.get_by_email(s, "you@example.com") is not None
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for()
+
+
+def test_changes_from_another_tab_appear_within_ten_seconds(ctx, user_id, app_server, sim, page):
+    from trackli.atlassian import connections
+    from trackli.simulator import ME, ME_API_TOKEN
+
+    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    sync.sync_connection(ctx, conn)
+    goto(page, app_server, "/pending", "Pending")
+    page.get_by_text("Pending 30").wait_for()
+    with ctx.session() as s:  # another tab (or the worker) approves three tasks
+        sync.approve(s, user_id, [p.id for p in sync.list_pending(s, user_id)[:3]])
+    started = time.monotonic()
+    page.get_by_text("Pending 27").wait_for(timeout=10000)
+    assert time.monotonic() - started < 10

@@ -365,3 +365,21 @@ def test_teams_mode_gates_every_page_and_scopes_data_to_the_signed_in_person(ctx
         from trackli import users
         ann = users.get_by_email(s, "ann@example.com")
         assert ann is not None and sync.list_pending(s, ann.id) == []
+
+
+def test_several_sites_on_the_callback_ask_the_person_to_choose(ctx, user_id, sim_env):
+    sim_env.state.knobs.auto_approve = True
+    sim_env.state.knobs.extra_sites = 1
+    point_at(ctx, sim_env)
+    url = connections.start_oauth(ctx, user_id)
+    query = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)
+    at = open_page("connect", code=query["code"][0], state=query["state"][0])
+    no_exceptions(at)
+    choice = at.radio(key="site_pick")
+    assert len(choice.options) == 2
+    choice.set_value(sim_env.state.cloud_id).run()
+    button(at, "Use this site").click().run()
+    no_exceptions(at)
+    assert "Connected to Atlassian" in at.success[0].value
+    with ctx.session() as s:
+        assert s.scalar(select(AtlassianConnection.cloud_id)) == sim_env.state.cloud_id
