@@ -368,3 +368,17 @@ def test_rate_limit_waits_are_reported_in_the_run_and_its_audit_entry(sim_ctx, u
     with sim_ctx.session() as s:
         entry = s.scalar(select(AuditEntry).where(AuditEntry.event_type == "confluence.tasks_fetched"))
         assert entry.details["retries"] == result.retries
+
+
+def test_an_unexpected_error_is_recorded_as_a_failed_run_not_ok(sim_ctx, user_id, token_connection, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sync, "_apply", broken)
+    with pytest.raises(RuntimeError):
+        sync.sync_connection(sim_ctx, token_connection)
+    with sim_ctx.session() as s:
+        run = s.scalar(select(SyncRun))
+        assert (run.outcome, run.error) == ("failed", "internal error: RuntimeError")
+    monkeypatch.undo()
+    assert sync.sync_connection(sim_ctx, token_connection).outcome == "ok"  # and the lock was released

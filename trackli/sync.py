@@ -208,6 +208,9 @@ def sync_connection(
                 connections.mark(session, conn.id, "needs_reconnect", str(exc))
             elif isinstance(exc, (MissingScope, SecretKeyError)):
                 connections.mark(session, conn.id, "error", str(exc))
+    except BaseException as exc:  # a bug or the database going away: the run must not be recorded as ok
+        result.outcome, result.error, result.errors = "failed", f"internal error: {type(exc).__name__}", result.errors + 1
+        raise
     finally:
         if client:
             result.requests, result.retries, result.waited_s = client.stats.requests, client.stats.retries, client.stats.waited_s
