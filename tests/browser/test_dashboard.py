@@ -47,6 +47,8 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
     page.get_by_text("Sync finished: 30 new").wait_for()
     settle(page)
     page.get_by_text("Pending 30").wait_for()
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    time.sleep(1.5)  # the grid is a canvas: give it time to paint before the picture
     shot(page, "pending")
 
     # Edit a title and a due date in the grid (rows in discovery order: the first pending task first).
