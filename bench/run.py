@@ -223,7 +223,7 @@ def bench_upsert(rows: list[Row], url: str, n=5000) -> None:
             conn = session.get(AtlassianConnection, conn_id)
         result = sync.SyncResult(conn_id, "ok")
         started = time.perf_counter()
-        sync._apply(ctx, conn, tasks, found, client, result)
+        sync._apply(ctx, conn, tasks, found, set(), result)
         batched = time.perf_counter() - started
         with ctx.session() as session:
             session.query(PendingTask).delete()

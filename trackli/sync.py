@@ -200,7 +200,8 @@ def sync_connection(
         # Duplicates across pages (an upstream edit while paging) collapse to the last seen.
         fetched = list({t.id: t for t in fetched if t.id}.values())
         # The whole fetch succeeded: from here on, missing tasks may be reconciled.
-        _apply(ctx, conn, fetched, enrichment, client, result)
+        completed = _completed_upstream(ctx, conn, {t.id for t in fetched}, client)
+        _apply(ctx, conn, fetched, enrichment, completed, result)
     except (AtlassianError, SecretKeyError) as exc:
         result.outcome, result.error, result.errors = "failed", str(exc), result.errors + 1
         with ctx.session() as session:
@@ -221,8 +222,25 @@ def sync_connection(
     return result
 
 
+def _completed_upstream(ctx: Context, conn: AtlassianConnection, incomplete_ids: set[str],
+                        client: ConfluenceClient) -> set[str]:
+    """Of the cards' tasks missing from the incomplete list, those Confluence says are complete.
+
+    Asked before the reconcile transaction opens (250 ids a request), so no transaction waits on HTTP.
+    """
+    with ctx.session() as session:
+        candidates = sorted(set(session.scalars(select(Task.confluence_task_id).where(
+            Task.connection_id == conn.id, Task.confluence_task_id.isnot(None),
+            func.coalesce(Task.confluence_remote_status, "") != "complete"))) - incomplete_ids)
+    completed: set[str] = set()
+    for batch in chunks(candidates):
+        for item in client.paged("list_tasks", "/tasks", {"task-id": ",".join(batch), "status": "complete", "limit": 250}):
+            completed.add(str(item.get("id")))
+    return completed
+
+
 def _apply(ctx: Context, conn: AtlassianConnection, fetched: list[ConfluenceTask], found: Enrichment,
-           client: ConfluenceClient, result: SyncResult) -> None:
+           completed: set[str], result: SyncResult) -> None:
     now = utcnow()
     table = PendingTask.__table__
     with ctx.session() as session:
@@ -267,7 +285,7 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: list[ConfluenceTask
             session.execute(update(table).where(table.c.id.in_(batch)).values(
                 status="gone", gone_reason=GONE_REASON, updated_at=now))
         result.gone = len(gone)
-        _reconcile_cards(session, conn, seen, client, result)
+        _reconcile_cards(session, conn, seen, completed, result)
         if result.new or result.updated or result.gone or result.completed_upstream or result.conflicts:
             audit.record(session, conn.user_id, "confluence.queue_updated", {
                 "connection_id": conn.id, "new": result.new, "updated": result.updated, "gone": result.gone,
@@ -277,7 +295,7 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: list[ConfluenceTask
 
 
 def _reconcile_cards(session: Session, conn: AtlassianConnection, incomplete_ids: set[str],
-                     client: ConfluenceClient, result: SyncResult) -> None:
+                     completed: set[str], result: SyncResult) -> None:
     cards = list(session.scalars(select(Task).where(Task.connection_id == conn.id, Task.confluence_task_id.isnot(None))))
     if not cards:
         return
@@ -294,17 +312,10 @@ def _reconcile_cards(session: Session, conn: AtlassianConnection, incomplete_ids
             result.conflicts += 1
         elif card.confluence_remote_status != "incomplete" and card.id not in unsent:
             card.confluence_remote_status = "incomplete"
-    # Cards whose task vanished from the incomplete list: ask which of them were completed upstream.
-    unknown = [c for c in cards if c.confluence_task_id not in incomplete_ids and c.confluence_remote_status != "complete"
-               and c.id not in unsent]
-    if not unknown:
-        return
-    completed: set[str] = set()
-    for batch in chunks(sorted({c.confluence_task_id for c in unknown})):
-        for item in client.paged("list_tasks", "/tasks", {"task-id": ",".join(batch), "status": "complete", "limit": 250}):
-            completed.add(str(item.get("id")))
-    for card in unknown:
-        if card.confluence_task_id in completed:
+    # Cards whose task vanished from the incomplete list and that Confluence says are complete.
+    for card in cards:
+        if (card.confluence_task_id in completed and card.confluence_task_id not in incomplete_ids
+                and card.confluence_remote_status != "complete" and card.id not in unsent):
             board.mark_remote_completed(session, card)
             result.completed_upstream += 1
 
