@@ -16,13 +16,7 @@ CARD_LIMIT = 40  # per column; a longer column is shown as a table
 pc = setup.page("Board", ":material/view_kanban:")
 ctx, uid = pc.ctx, pc.user_id
 
-
-def stamp():
-    with ctx.session() as session:
-        return board.change_stamp(session, uid)
-
-
-widgets.watch("board_stamp", stamp)
+widgets.watch("board_stamp", ctx, uid, board.change_stamp)
 widgets.flash()
 
 

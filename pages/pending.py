@@ -10,13 +10,7 @@ from trackli.ui import setup, widgets
 pc = setup.page("Pending", ":material/inbox:")
 ctx, uid = pc.ctx, pc.user_id
 
-
-def stamp():
-    with ctx.session() as session:
-        return sync.queue_stamp(session, uid)
-
-
-widgets.watch("pending_stamp", stamp)
+stamp = widgets.watch("pending_stamp", ctx, uid, sync.queue_stamp)
 widgets.flash()
 
 # -- Sync now --------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Hashable
+from typing import Any, Callable, Hashable
 
 import streamlit as st
 
@@ -24,12 +24,17 @@ def literal(text: str | None) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 
 
-def watch(key: str, stamp: Callable[[], Hashable], every: str = "5s") -> None:
-    """Rerun the page when `stamp()` changes (another tab, the worker); do nothing otherwise.
+def watch(key: str, ctx, user_id: int, stamp_of: Callable[[Any, int], Hashable], every: str = "5s") -> Callable[[], Hashable]:
+    """Rerun the page when `stamp_of(session, user_id)` changes (another tab, the worker); else do nothing.
 
     Only this small fragment reruns on the timer; the page reruns only on a real change, so an
-    edit being made is never thrown away by a refresh that had nothing to show.
+    edit being made is never thrown away by a refresh that had nothing to show. Returns the
+    stamp function, for `remember_stamp` after the page's own changes.
     """
+
+    def stamp() -> Hashable:
+        with ctx.session() as session:
+            return stamp_of(session, user_id)
 
     @st.fragment(run_every=every)
     def _watch() -> None:
@@ -40,6 +45,7 @@ def watch(key: str, stamp: Callable[[], Hashable], every: str = "5s") -> None:
             st.rerun()
 
     _watch()
+    return stamp
 
 
 def remember_stamp(key: str, stamp: Hashable) -> None:
