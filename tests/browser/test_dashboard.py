@@ -124,6 +124,9 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
     page.get_by_role("button", name="Run live probe").click()
     page.get_by_text("Everything works").wait_for()
     shot(page, "diagnostics")
+    goto(page, app_server, "/", "Trackli")
+    page.get_by_text("Waiting for approval").wait_for()
+    shot(page, "home")
 
 
 def test_diagnostics_names_a_missing_scope(ctx, user_id, app_server, sim, page):
