@@ -383,3 +383,23 @@ def test_several_sites_on_the_callback_ask_the_person_to_choose(ctx, user_id, si
     assert "Connected to Atlassian" in at.success[0].value
     with ctx.session() as s:
         assert s.scalar(select(AtlassianConnection.cloud_id)) == sim_env.state.cloud_id
+
+
+def test_queue_filters_by_space_due_date_and_text(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    with ctx.session() as s:
+        everything = sync.list_pending(s, user_id)
+    at = open_page("pending")
+    assert len(at.data_editor[0].value) == 30
+    space = sorted({r.space_key for r in everything})[0]
+    at.selectbox(key="filter_space").select(space).run()
+    assert len(at.data_editor[0].value) == sum(r.space_key == space for r in everything)
+    at.selectbox(key="filter_space").select("All spaces").run()
+    cutoff = sorted(r.due_date for r in everything if r.due_date)[5]
+    at.date_input(key="filter_due").set_value(cutoff).run()
+    assert len(at.data_editor[0].value) == sum(bool(r.due_date and r.due_date <= cutoff) for r in everything)
+    at.date_input(key="filter_due").set_value(None).run()
+    at.text_input(key="filter_text").input("must stay text").run()
+    assert list(at.data_editor[0].value["title"]) == [HOSTILE]
+    at.text_input(key="filter_text").input("no such words anywhere").run()
+    assert "No pending task matches these filters" in texts(at)
