@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from trackli.models import AuditEntry, utcnow
@@ -89,10 +89,6 @@ def event_types(session: Session, user_id: int) -> list[str]:
             select(AuditEntry.event_type).where(AuditEntry.user_id == user_id).distinct().order_by(AuditEntry.event_type)
         )
     )
-
-
-def count(session: Session, user_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.user_id == user_id)) or 0
 
 
 def purge_older_than(session: Session, days: int) -> int:

@@ -539,7 +539,6 @@ def restore(session: Session, user_id: int, ids: Iterable[int]) -> int:
 @dataclass
 class DrainResult:
     sent: int = 0
-    skipped: int = 0
     retrying: int = 0
     failed: int = 0
     requests: int = 0

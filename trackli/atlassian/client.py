@@ -358,11 +358,6 @@ class ConfluenceClient:
         for page in self.iter_task_pages(**kwargs):
             yield from page
 
-    def get_task(self, task_id: str) -> ConfluenceTask:
-        response = self._send("get_task", "GET", self.url(f"{API}/tasks/{int(task_id)}"),
-                              params={"body-format": "atlas_doc_format"}, what=f"Confluence task {task_id}")
-        return ConfluenceTask.from_json(self._json(response))
-
     def set_task_status(self, task_id: str, status: str) -> ConfluenceTask:
         """PUT the task's status. Idempotent, so it is retried like a read."""
         if status not in ("complete", "incomplete"):

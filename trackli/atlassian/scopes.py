@@ -32,7 +32,6 @@ OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
         Operation("list_tasks", "read tasks", "GET", "/tasks", ("read:task:confluence",)),
-        Operation("get_task", "read a task", "GET", "/tasks/{id}", ("read:task:confluence",)),
         Operation("update_task", "complete or reopen tasks", "PUT", "/tasks/{id}", ("write:task:confluence",)),
         Operation("list_pages", "read page titles", "GET", "/pages", ("read:page:confluence",)),
         Operation("list_blogposts", "read blog post titles", "GET", "/blogposts", ("read:page:confluence",)),
