@@ -6,20 +6,19 @@ never enabled — into one sentence naming the scopes and the fix.
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from trackli import sync
-from trackli.atlassian import connections, scopes
-from trackli.atlassian.client import API, RetryPolicy
-from trackli.atlassian.errors import AtlassianError, MissingScope, NotFoundOrNoPermission, ReconnectRequired
+from trackli import connections, outbox, sync
+from trackli.atlassian import scopes
+from trackli.atlassian.client import ProbeResult as Probe
+from trackli.atlassian.errors import AtlassianError
+from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
-from trackli.models import utcnow
+from trackli.models import AtlassianConnection, utcnow
 
 
 @dataclass
@@ -28,16 +27,6 @@ class Finding:
     ok: bool
     detail: str
     fix: str | None = None
-
-
-@dataclass
-class Probe:
-    api: str
-    method: str
-    ok: bool
-    status: int | None
-    latency_ms: float | None
-    detail: str
 
 
 @dataclass
@@ -60,8 +49,7 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
     with ctx.session() as session:
         conn = connections.get_connection(session, user_id, connection_id)
         runs = sync.last_runs(session, user_id, connection_id, limit=5)
-        entries = [e for e in sync.outbox_rows(session, user_id, ("pending", "sending", "failed"))
-                   if e.connection_id == connection_id]
+        entries = outbox.entries(session, user_id, ("pending", "sending", "failed"), connection_id)
     findings: list[Finding] = []
     now = utcnow()
     has_token = bool(conn.access_token_enc)
@@ -113,7 +101,7 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
     )
 
 
-def _headline(conn, missing: list[str], probes: list[Probe], findings: list[Finding]) -> str:
+def _headline(conn: AtlassianConnection, missing: list[str], probes: list[Probe], findings: list[Finding]) -> str:
     if missing:
         needs = [op for op in scopes.OPERATIONS.values() if set(op.scopes) & set(missing)]
         what = ", ".join(op.label for op in needs[:3])
@@ -131,61 +119,14 @@ def _headline(conn, missing: list[str], probes: list[Probe], findings: list[Find
     return "The stored settings look right; run the live probe to check each API."
 
 
-def _probe(ctx: Context, conn, http: httpx.Client | None) -> list[Probe]:
+def _probe(ctx: Context, conn: AtlassianConnection, http: httpx.Client | None) -> list[Probe]:
     try:
         client = connections.client_for(ctx, conn, http=http, retry=RetryPolicy(tries=1))
     except (AtlassianError, SecretKeyError) as exc:
         return [Probe("credentials", "-", False, None, None, str(exc))]
-    probes: list[Probe] = []
-    sample_task: tuple[str, str] | None = None
-    checks = [
-        ("tasks", "list_tasks", "/tasks", {"assigned-to": conn.account_id or "", "limit": 1}),
-        ("pages", "list_pages", "/pages", {"limit": 1}),
-        ("spaces", "list_spaces", "/spaces", {"limit": 1}),
-    ]
-    try:
-        for name, operation, path, params in checks:
-            started = time.perf_counter()
-            try:
-                response = client._send(operation, "GET", client.url(API + path), params=params)
-                data = client._json(response)
-                probes.append(Probe(name, "GET", True, response.status_code, (time.perf_counter() - started) * 1000,
-                                    "readable"))
-                if name == "tasks" and data.get("results"):
-                    first = data["results"][0]
-                    sample_task = (str(first.get("id")), first.get("status") or "incomplete")
-            except AtlassianError as exc:
-                probes.append(_failed(name, "GET", started, exc))
-        started = time.perf_counter()
-        if sample_task is None:
-            probes.append(Probe("write tasks", "PUT", conn.kind == "api_token" or "write:task:confluence" in conn.scopes.split(),
-                                None, None, "no task to try a write on; judged by the granted scopes"))
-        else:
-            try:  # writing the status the task already has changes nothing
-                client.set_task_status(sample_task[0], sample_task[1])
-                probes.append(Probe("write tasks", "PUT", True, 200, (time.perf_counter() - started) * 1000,
-                                    f"task {sample_task[0]} accepted its own status ({sample_task[1]}): nothing changed"))
-            except AtlassianError as exc:
-                probes.append(_failed("write tasks", "PUT", started, exc))
-    finally:
-        client.close()
-    return probes
-
-
-def _failed(name: str, method: str, started: float, exc: AtlassianError) -> Probe:
-    status = getattr(exc, "status", None)
-    if isinstance(exc, (MissingScope, ReconnectRequired)):
-        status = 401
-    elif isinstance(exc, NotFoundOrNoPermission):
-        status = 404
-    return Probe(name, method, False, status, (time.perf_counter() - started) * 1000, str(exc))
-
-
-def as_dict(d: Diagnosis) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    data = asdict(d)
-    for run in data["runs"]:
-        if isinstance(run.get("started_at"), dt.datetime):
-            run["started_at"] = run["started_at"].isoformat()
-    return data
+    with client:
+        probes = client.probe(conn.account_id or "")
+    # With no task to try a write on, the write is judged by the granted scopes.
+    can_write = conn.kind == "api_token" or "write:task:confluence" in conn.scopes.split()
+    return [Probe(p.api, p.method, can_write, None, None, f"{p.detail}; judged by the granted scopes")
+            if p.ok is None else p for p in probes]

@@ -32,7 +32,8 @@ def _adf_text(node: Any, out: list[str]) -> None:
     if kind in SKIP_ADF:
         out.append(" ")
         return
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    found = node.get("attrs")
+    attrs: dict[str, Any] = found if isinstance(found, dict) else {}
     if kind == "text":
         out.append(str(node.get("text", "")))
     elif kind == "hardBreak":

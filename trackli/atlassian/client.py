@@ -8,39 +8,36 @@ mapping in one place (`_send`). Credentials are injected: a Bearer token under t
 from __future__ import annotations
 
 import datetime as dt
-import json
-import random
-import re
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Literal, Protocol, TypeVar
 
 import httpx
 
 from trackli.atlassian import scopes
 from trackli.atlassian.body import title_from_body, tidy
 from trackli.atlassian.errors import (
+    AtlassianError,
     MissingScope,
     NotFoundOrNoPermission,
-    RateLimited,
     ReconnectRequired,
     RemoteError,
 )
+from trackli.atlassian.transport import Method, RetryPolicy, Transport, TransportStats, excerpt, json_of
+
+__all__ = ["API", "MAX_BATCH", "ConfluenceClient", "ConfluenceTask", "Credentials", "Enrichment", "ProbeResult",
+           "RetryPolicy", "StaticCredentials", "chunks", "gateway_root"]
 
 API = "/wiki/api/v2"
 MAX_BATCH = 250
-RATE_LIMIT_HEADERS = (
-    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-NearLimit",
-    "RateLimit-Reason", "Retry-After",
-)
-TAGS = re.compile(r"<[^>]+>")
-SECRETISH = re.compile(r"(Bearer|Basic)\s+\S+|\b[A-Za-z0-9_\-]{40,}\b")
+RemoteStatus = Literal["complete", "incomplete"]
 
 
 class Credentials(Protocol):
-    """What the client needs to authenticate; implementations live in trackli.atlassian.connections."""
+    """What the client needs to authenticate; stored connections implement it in trackli.connections."""
 
     kind: str  # "oauth" | "api_token"
     root: str  # where /wiki/... paths hang: the gateway prefix or the site URL
@@ -82,34 +79,6 @@ class StaticCredentials:
 
 def gateway_root(api_url: str, cloud_id: str) -> str:
     return f"{api_url.rstrip('/')}/ex/confluence/{cloud_id}"
-
-
-@dataclass
-class RetryPolicy:
-    tries: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-    sleep: Callable[[float], None] = time.sleep
-    jitter: Callable[[], float] = field(default=lambda: random.uniform(0.7, 1.3))
-
-    def backoff(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * self.jitter()
-
-
-@dataclass
-class ClientStats:
-    requests: int = 0
-    retries: int = 0
-    waited_s: float = 0.0
-    task_pages: int = 0
-    rate_limit: dict[str, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **amounts: float) -> None:
-        with self.lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
 
 
 # ---- records ------------------------------------------------------------------------------------
@@ -201,13 +170,25 @@ class Enrichment:
     pages: dict[str, ContentInfo] = field(default_factory=dict)
     blogposts: dict[str, ContentInfo] = field(default_factory=dict)
     spaces: dict[str, SpaceInfo] = field(default_factory=dict)
-    unresolved_pages: set[str] = field(default_factory=set)
-    unresolved_blogposts: set[str] = field(default_factory=set)
-    unresolved_spaces: set[str] = field(default_factory=set)
 
 
-def chunks(ids: Iterable[str], size: int = MAX_BATCH) -> Iterator[list[str]]:
-    batch: list[str] = []
+@dataclass(frozen=True)
+class ProbeResult:
+    """One API tried by `ConfluenceClient.probe()`. `ok` is None where nothing could be tried."""
+
+    api: str
+    method: str
+    ok: bool | None
+    status: int | None
+    latency_ms: float | None
+    detail: str
+
+
+T = TypeVar("T")
+
+
+def chunks(ids: Iterable[T], size: int = MAX_BATCH) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in ids:
         batch.append(item)
         if len(batch) == size:
@@ -228,18 +209,18 @@ class ConfluenceClient:
         retry: RetryPolicy | None = None,
         timeout: float = 20.0,
         lookup_workers: int = 8,
+        transport: Transport | None = None,
     ):
         self.credentials = credentials
-        self.http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
-        self.owns_http = http is None
-        self.retry = retry or RetryPolicy()
-        self.timeout = timeout
+        self.transport = transport or Transport(http, retry=retry, timeout=timeout)
         self.lookup_workers = lookup_workers
-        self.stats = ClientStats()
+
+    @property
+    def stats(self) -> TransportStats:
+        return self.transport.stats
 
     def close(self) -> None:
-        if self.owns_http:
-            self.http.close()
+        self.transport.close()
 
     def __enter__(self) -> "ConfluenceClient":
         return self
@@ -255,38 +236,31 @@ class ConfluenceClient:
             return path
         return self.credentials.root.rstrip("/") + (path if path.startswith("/") else "/" + path)
 
-    def _send(
-        self, operation: str, method: str, url: str, *, params: dict[str, Any] | None = None,
+    def send(
+        self, operation: str, method: Method, url: str, *, params: dict[str, Any] | None = None,
         json_body: Any = None, what: str = "the resource",
     ) -> httpx.Response:
-        policy = self.retry
+        """One authenticated call: transient failures retried by the transport, a 401 refreshed once."""
         refreshed = False
-        attempt = 0
         while True:
-            attempt += 1
-            auth = self.credentials.authorization()
-            headers = {"Authorization": auth, "Accept": "application/json"}
-            try:
-                response = self.http.request(method, url, params=params, json=json_body, headers=headers, timeout=self.timeout)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                self.stats.add(requests=1)
-                if attempt < policy.tries:
-                    self._wait(policy.backoff(attempt))
-                    continue
-                raise RemoteError(f"could not reach Atlassian ({exc.__class__.__name__})", transient=True) from None
-            self.stats.add(requests=1)
-            self._note_rate_limit(response)
+            sent: list[str] = []
+
+            def auth() -> dict[str, str]:
+                sent.append(self.credentials.authorization())
+                return {"Authorization": sent[-1]}
+
+            response = self.transport.send(method, url, params=params, json_body=json_body, header_source=auth)
             status = response.status_code
             if status < 400:
                 return response
             if status == 401:
-                if self._is_scope_failure(response):
+                if _is_scope_failure(response):
                     op = scopes.OPERATIONS.get(operation)
                     raise MissingScope(
                         operation, scopes.missing_for(operation, self.credentials.granted_scopes) if op else [],
                         op.label if op else None,
                     )
-                if not refreshed and self.credentials.refresh_after_401(auth):
+                if not refreshed and self.credentials.refresh_after_401(sent[-1]):
                     refreshed = True
                     continue
                 if self.credentials.kind == "api_token":
@@ -294,43 +268,10 @@ class ConfluenceClient:
                 raise ReconnectRequired("Atlassian refused the access token even after a refresh (401)")
             if status == 404:
                 raise NotFoundOrNoPermission(what)
-            if status in (429, 503):
-                retry_after = _retry_after(response)
-                if attempt < policy.tries:
-                    wait = policy.backoff(attempt) if retry_after is None else min(retry_after, policy.max_retry_after)
-                    self._wait(wait)
-                    continue
-                if status == 429:
-                    raise RateLimited(retry_after)
-                raise RemoteError("Atlassian is unavailable", status, excerpt(response), transient=True)
-            if status in (500, 502, 504):
-                if attempt < policy.tries:
-                    self._wait(policy.backoff(attempt))
-                    continue
-                raise RemoteError("Atlassian kept failing", status, excerpt(response), transient=True)
             raise RemoteError("Atlassian refused the request", status, excerpt(response))
 
-    def _wait(self, seconds: float) -> None:
-        self.stats.add(retries=1, waited_s=seconds)
-        self.retry.sleep(seconds)
-
-    @staticmethod
-    def _is_scope_failure(response: httpx.Response) -> bool:
-        if response.headers.get("X-Failure-Category", "").upper() == "FAILURE_CLIENT_SCOPE_CHECK":
-            return True
-        return "scope does not match" in response.text[:500].lower()
-
-    def _note_rate_limit(self, response: httpx.Response) -> None:
-        seen = {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers}
-        if seen:
-            with self.stats.lock:
-                self.stats.rate_limit = seen
-
-    def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            raise RemoteError("Atlassian sent a response that is not JSON", response.status_code, excerpt(response)) from None
+    def get_json(self, operation: str, url: str, *, params: dict[str, Any] | None = None, what: str = "the resource") -> Any:
+        return json_of(self.send(operation, "GET", url, params=params, what=what))
 
     def paged(self, operation: str, path: str, params: dict[str, Any]) -> "Paged":
         return Paged(self, operation, self.url(API + path), params)
@@ -352,74 +293,133 @@ class ConfluenceClient:
             params["status"] = status
         for results in self.paged("list_tasks", "/tasks", params).prefetched():
             self.stats.add(task_pages=1)
-            yield [ConfluenceTask.from_json(item) for item in results if isinstance(item, dict) and item.get("id")]
+            yield [ConfluenceTask.from_json(item) for item in results if item.get("id")]
 
-    def iter_tasks(self, **kwargs: Any) -> Iterator[ConfluenceTask]:
-        for page in self.iter_task_pages(**kwargs):
-            yield from page
+    def completed_among(self, task_ids: Iterable[str]) -> set[str]:
+        """Which of `task_ids` Confluence says are complete (250 ids a request)."""
+        completed: set[str] = set()
+        for batch in chunks(sorted(set(task_ids))):
+            for item in self.paged("list_tasks", "/tasks", {"task-id": ",".join(batch), "status": "complete", "limit": MAX_BATCH}):
+                completed.add(str(item.get("id")))
+        return completed
 
-    def set_task_status(self, task_id: str, status: str) -> ConfluenceTask:
+    def set_task_status(self, task_id: str, status: RemoteStatus) -> ConfluenceTask:
         """PUT the task's status. Idempotent, so it is retried like a read."""
         if status not in ("complete", "incomplete"):
             raise ValueError(f"status must be complete or incomplete, not {status!r}")
-        response = self._send(
+        response = self.send(
             "update_task", "PUT", self.url(f"{API}/tasks/{int(task_id)}"),
             json_body={"status": status}, what=f"Confluence task {task_id}",
         )
-        return ConfluenceTask.from_json(self._json(response))
+        return ConfluenceTask.from_json(json_of(response))
 
-    def _content(self, operation: str, path: str, ids: Iterable[str]) -> tuple[dict[str, ContentInfo], set[str]]:
-        wanted = sorted({str(i) for i in ids if i})
+    def _content(self, operation: str, path: str, ids: Iterable[str]) -> dict[str, ContentInfo]:
         found: dict[str, ContentInfo] = {}
-        for batch in chunks(wanted):
+        for batch in chunks(sorted({str(i) for i in ids if i})):
             for item in self.paged(operation, path, {"id": ",".join(batch), "limit": MAX_BATCH}):
+                links = item.get("_links")
+                webui = links.get("webui") if isinstance(links, dict) else None
                 info = ContentInfo(
                     id=str(item.get("id")),
                     title=tidy(str(item.get("title") or "")),
                     space_id=_id(item.get("spaceId")),
                     status=item.get("status"),
-                    webui=(item.get("_links") or {}).get("webui"),
+                    webui=webui if isinstance(webui, str) else None,
                 )
                 found[info.id] = info
-        return found, set(wanted) - set(found)
+        return found
 
-    def get_pages(self, ids: Iterable[str]) -> tuple[dict[str, ContentInfo], set[str]]:
-        """Pages by id, 250 per request (current and archived; trashed ones come back unresolved)."""
+    def get_pages(self, ids: Iterable[str]) -> dict[str, ContentInfo]:
+        """Pages by id, 250 per request (current and archived; trashed ones are not returned)."""
         return self._content("list_pages", "/pages", ids)
 
-    def get_blogposts(self, ids: Iterable[str]) -> tuple[dict[str, ContentInfo], set[str]]:
+    def get_blogposts(self, ids: Iterable[str]) -> dict[str, ContentInfo]:
         return self._content("list_blogposts", "/blogposts", ids)
 
-    def get_spaces(self, ids: Iterable[str]) -> tuple[dict[str, SpaceInfo], set[str]]:
-        wanted = sorted({str(i) for i in ids if i})
+    def get_spaces(self, ids: Iterable[str]) -> dict[str, SpaceInfo]:
         found: dict[str, SpaceInfo] = {}
-        for batch in chunks(wanted):
+        for batch in chunks(sorted({str(i) for i in ids if i})):
             for item in self.paged("list_spaces", "/spaces", {"ids": ",".join(batch), "limit": MAX_BATCH}):
                 info = SpaceInfo(id=str(item.get("id")), key=str(item.get("key") or ""), name=tidy(str(item.get("name") or "")))
                 found[info.id] = info
-        return found, set(wanted) - set(found)
+        return found
 
     def lookups(self) -> "Lookups":
         """An incremental look-up of pages, blog posts and spaces: feed it tasks as they arrive."""
         return Lookups(self)
-
-    def enrich(self, tasks: Iterable[ConfluenceTask]) -> Enrichment:
-        """Pages, blog posts and spaces of `tasks`, looked up in one concurrent round of batches."""
-        batch = self.lookups()
-        batch.add(tasks)
-        return batch.result()
 
     def whoami(self, api_url: str | None = None) -> Account:
         """The connected account: `/me` on the gateway (OAuth) or `/wiki/rest/api/user/current` (token)."""
         if self.credentials.kind == "oauth":
             if not api_url:
                 raise ValueError("api_url is needed to ask /me for an OAuth connection")
-            data = self._json(self._send("me", "GET", f"{api_url.rstrip('/')}/me", what="your Atlassian account"))
-            return Account(str(data.get("account_id") or ""), data.get("email"), data.get("name"))
-        data = self._json(self._send("me", "GET", self.url("/wiki/rest/api/user/current"), what="your Atlassian account"))
+            data = self.get_json("me", f"{api_url.rstrip('/')}/me", what="your Atlassian account")
+            if not isinstance(data, dict):
+                raise RemoteError("Atlassian did not say who this account is")
+            return Account(str(data.get("account_id") or ""), _text(data.get("email")), _text(data.get("name")))
+        data = self.get_json("me", self.url("/wiki/rest/api/user/current"), what="your Atlassian account")
         if not isinstance(data, dict) or not data.get("accountId"):
             raise RemoteError("the site did not say who this account is; is the site URL a Confluence site?")
-        return Account(str(data["accountId"]), data.get("email"), data.get("displayName") or data.get("publicName"))
+        return Account(str(data["accountId"]), _text(data.get("email")),
+                       _text(data.get("displayName") or data.get("publicName")))
+
+    def probe(self, account_id: str) -> list[ProbeResult]:
+        """Try each API Trackli uses once: list tasks, pages and spaces; then re-send one task's own
+        status (which changes nothing). The write is not tried (`ok` None) when no task is visible."""
+        results: list[ProbeResult] = []
+        sample: tuple[str, RemoteStatus] | None = None
+        for name, operation, path, params in (
+            ("tasks", "list_tasks", "/tasks", {"assigned-to": account_id, "limit": 1}),
+            ("pages", "list_pages", "/pages", {"limit": 1}),
+            ("spaces", "list_spaces", "/spaces", {"limit": 1}),
+        ):
+            started = time.perf_counter()
+            try:
+                response = self.send(operation, "GET", self.url(API + path), params=params)
+                data = json_of(response)
+            except AtlassianError as exc:
+                results.append(_failed_probe(name, "GET", started, exc))
+                continue
+            results.append(ProbeResult(name, "GET", True, response.status_code, _ms(started), "readable"))
+            found = data.get("results") if isinstance(data, dict) else None
+            if name == "tasks" and isinstance(found, list) and found and isinstance(found[0], dict):
+                status = found[0].get("status")
+                sample = (str(found[0].get("id")), "complete" if status == "complete" else "incomplete")
+        started = time.perf_counter()
+        if sample is None:
+            results.append(ProbeResult("write tasks", "PUT", None, None, None, "no task to try a write on"))
+            return results
+        try:
+            self.set_task_status(*sample)
+        except AtlassianError as exc:
+            results.append(_failed_probe("write tasks", "PUT", started, exc))
+        else:
+            results.append(ProbeResult("write tasks", "PUT", True, 200, _ms(started),
+                                       f"task {sample[0]} accepted its own status ({sample[1]}): nothing changed"))
+        return results
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _failed_probe(name: str, method: str, started: float, exc: AtlassianError) -> ProbeResult:
+    status = getattr(exc, "status", None)
+    if isinstance(exc, (MissingScope, ReconnectRequired)):
+        status = 401
+    elif isinstance(exc, NotFoundOrNoPermission):
+        status = 404
+    return ProbeResult(name, method, False, status, _ms(started), str(exc))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _is_scope_failure(response: httpx.Response) -> bool:
+    if response.headers.get("X-Failure-Category", "").upper() == "FAILURE_CLIENT_SCOPE_CHECK":
+        return True
+    return "scope does not match" in response.text[:500].lower()
 
 
 class Lookups:
@@ -436,8 +436,9 @@ class Lookups:
         self.pool = ThreadPoolExecutor(max_workers=client.lookup_workers, thread_name_prefix="lookups")
         self.seen: dict[str, set[str]] = {k: set() for k in self.KINDS}
         self.waiting: dict[str, list[str]] = {k: [] for k in self.KINDS}
-        self.futures: list[tuple[str, Any]] = []
-        self.fetch = {"pages": client.get_pages, "blogposts": client.get_blogposts, "spaces": client.get_spaces}
+        self.futures: list[tuple[str, Future[dict[str, Any]]]] = []
+        self.fetch: dict[str, Callable[[Iterable[str]], dict[str, Any]]] = {
+            "pages": client.get_pages, "blogposts": client.get_blogposts, "spaces": client.get_spaces}
 
     def add(self, tasks: Iterable[ConfluenceTask]) -> None:
         for task in tasks:
@@ -461,9 +462,7 @@ class Lookups:
         out = Enrichment()
         try:
             for kind, future in self.futures:
-                found, missing = future.result()
-                getattr(out, kind).update(found)
-                getattr(out, f"unresolved_{kind}").update(missing)
+                getattr(out, kind).update(future.result())
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
         return out
@@ -480,9 +479,7 @@ class Paged:
 
     def prefetched(self, depth: int = 2) -> Iterator[list[dict[str, Any]]]:
         """`pages()` with the next request already in flight while the caller works on this one."""
-        import queue
-
-        out: queue.Queue = queue.Queue(maxsize=depth)
+        out: queue.Queue[Any] = queue.Queue(maxsize=depth)
         stop = threading.Event()
         done = object()
 
@@ -520,8 +517,8 @@ class Paged:
         params: dict[str, Any] | None = self.params
         seen: set[str] = set()
         while url:
-            response = self.client._send(self.operation, "GET", url, params=params)
-            data = self.client._json(response)
+            response = self.client.send(self.operation, "GET", url, params=params)
+            data = json_of(response)
             if not isinstance(data, dict):
                 raise RemoteError("Atlassian sent an unexpected response shape", response.status_code)
             results = data.get("results")
@@ -537,38 +534,3 @@ class Paged:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
             yield from page
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            from email.utils import parsedate_to_datetime
-
-            when = parsedate_to_datetime(value)
-            return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
-def excerpt(response: httpx.Response, limit: int = 200) -> str:
-    """A short, safe description of an error body (JSON errors, or text with tags stripped)."""
-    try:
-        data = response.json()
-    except Exception:
-        data = None
-    text = ""
-    if isinstance(data, dict):
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            first = errors[0]
-            text = " ".join(str(first.get(k)) for k in ("code", "title", "detail") if first.get(k))
-        text = text or str(data.get("message") or data.get("error_description") or data.get("error") or "")
-    if not text:
-        text = tidy(TAGS.sub(" ", response.text or ""))
-    text = SECRETISH.sub("[redacted]", text)
-    return text[:limit]

@@ -30,7 +30,7 @@ class MissingScope(AtlassianError):
 
 class ReconnectRequired(AtlassianError):
     def __init__(self, reason: str = "Atlassian no longer accepts this connection's credentials"):
-        super().__init__(f"{reason}. Reconnect Atlassian on the Connect page.")
+        super().__init__(f"{reason}. Reconnect Atlassian to resume syncing.")
         self.reason = reason
 
 

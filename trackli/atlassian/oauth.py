@@ -1,21 +1,19 @@
 """Atlassian OAuth 2.0 (3LO) over HTTP: authorize URL, code exchange, refresh, sites.
 
-Storage, locking and state checks are in trackli.atlassian.connections; this module only talks.
+Storage, locking and state checks are in trackli.connections; this module only talks, through
+the same `Transport` (timeouts, retries) as the Confluence client.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 from trackli.atlassian.errors import ReconnectRequired, RemoteError
-from trackli.atlassian.client import excerpt
 from trackli.atlassian.scopes import PRODUCT_SCOPES
+from trackli.atlassian.transport import Transport, excerpt
 from trackli.config import Settings
 
 
@@ -64,21 +62,9 @@ def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = PROD
     return f"{settings.atlassian_auth_url}/authorize?{urlencode(query)}"
 
 
-def _token_request(http: httpx.Client, settings: Settings, body: dict[str, Any], tries: int = 3) -> TokenSet:
-    url = f"{settings.atlassian_auth_url}/oauth/token"
-    for attempt in range(1, tries + 1):
-        try:
-            response = http.post(url, json=body, headers={"Accept": "application/json"})
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            # Safe to repeat: a rotated refresh token may be reused within Atlassian's leeway.
-            if attempt < tries:
-                time.sleep(0.2 * attempt)
-                continue
-            raise RemoteError(f"could not reach Atlassian's token endpoint ({exc.__class__.__name__})", transient=True) from None
-        if response.status_code in (500, 502, 503, 504) and attempt < tries:
-            time.sleep(0.2 * attempt)
-            continue
-        break
+def _token_request(transport: Transport, settings: Settings, body: dict[str, Any]) -> TokenSet:
+    # Safe to repeat on a transient failure: a rotated refresh token may be reused within Atlassian's leeway.
+    response = transport.send("POST", f"{settings.atlassian_auth_url}/oauth/token", json_body=body)
     try:
         data = response.json()
     except ValueError:
@@ -90,13 +76,12 @@ def _token_request(http: httpx.Client, settings: Settings, body: dict[str, Any],
         if error == "invalid_client":
             raise RemoteError("Atlassian does not recognise the app's client id and secret: check ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET",
                               response.status_code)
-        raise RemoteError("Atlassian's token endpoint refused the request", response.status_code, excerpt(response),
-                          transient=response.status_code >= 500)
+        raise RemoteError("Atlassian's token endpoint refused the request", response.status_code, excerpt(response))
     return TokenSet.from_response(data)
 
 
-def exchange_code(http: httpx.Client, settings: Settings, code: str) -> TokenSet:
-    return _token_request(http, settings, {
+def exchange_code(transport: Transport, settings: Settings, code: str) -> TokenSet:
+    return _token_request(transport, settings, {
         "grant_type": "authorization_code",
         "client_id": settings.atlassian_client_id,
         "client_secret": settings.atlassian_client_secret,
@@ -105,8 +90,8 @@ def exchange_code(http: httpx.Client, settings: Settings, code: str) -> TokenSet
     })
 
 
-def refresh(http: httpx.Client, settings: Settings, refresh_token: str) -> TokenSet:
-    return _token_request(http, settings, {
+def refresh(transport: Transport, settings: Settings, refresh_token: str) -> TokenSet:
+    return _token_request(transport, settings, {
         "grant_type": "refresh_token",
         "client_id": settings.atlassian_client_id,
         "client_secret": settings.atlassian_client_secret,
@@ -114,11 +99,9 @@ def refresh(http: httpx.Client, settings: Settings, refresh_token: str) -> Token
     })
 
 
-def accessible_resources(http: httpx.Client, settings: Settings, access_token: str) -> list[Site]:
-    response = http.get(
-        f"{settings.atlassian_api_url}/oauth/token/accessible-resources",
-        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-    )
+def accessible_resources(transport: Transport, settings: Settings, access_token: str) -> list[Site]:
+    response = transport.send("GET", f"{settings.atlassian_api_url}/oauth/token/accessible-resources",
+                              headers={"Authorization": f"Bearer {access_token}"})
     if response.status_code >= 400:
         raise RemoteError("Atlassian would not list the sites this grant reaches", response.status_code, excerpt(response))
     try:

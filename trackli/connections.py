@@ -1,5 +1,9 @@
-"""Atlassian connections in the database: the OAuth flow with its `state`, API-token connections,
-encrypted tokens, and the serialised refresh of rotating refresh tokens.
+"""Stored Atlassian connections: the OAuth flow with its `state`, API-token connections, encrypted
+tokens, the serialised refresh of rotating refresh tokens, and a ready client for each connection.
+
+`trackli.atlassian` only talks HTTP; everything here that touches the database, the audit log or
+the outbox is the product's side of a connection. `OAuthCredentials` implements the client's
+`Credentials` protocol for a stored connection.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from sqlalchemy.orm import Session
 
 from trackli import audit, outbox
 from trackli.atlassian import oauth, scopes
-from trackli.atlassian.client import ConfluenceClient, RetryPolicy, StaticCredentials, gateway_root
+from trackli.atlassian.client import ConfluenceClient, Credentials, StaticCredentials, gateway_root
 from trackli.atlassian.errors import AtlassianError, ReconnectRequired, RemoteError
+from trackli.atlassian.transport import RetryPolicy, Transport
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
 from trackli.db import lock_row
 from trackli.errors import NotFound, UserError, ValidationError
-from trackli.models import AtlassianConnection, OAuthState, utcnow
+from trackli.models import AtlassianConnection, ConnectionStatus, OAuthState, utcnow
 
 STATE_TTL = dt.timedelta(minutes=10)
 REFRESH_MARGIN = dt.timedelta(minutes=5)
@@ -106,6 +111,12 @@ class OAuthOutcome:
     sites: list[oauth.Site] = field(default_factory=list)
 
 
+def _pending_payload(ctx: Context, encrypted: str) -> dict[str, Any]:
+    """The token bundle and site list kept (encrypted) while the person picks a site."""
+    payload = json.loads(ctx.vault.decrypt(encrypted) or "{}")
+    return payload if isinstance(payload, dict) else {}
+
+
 def _reject(ctx: Context, user_id: int, reason: str) -> StateRejected:
     with ctx.session() as session:
         audit.record(session, user_id, "oauth.state_rejected", {"reason": reason}, success=False, error=reason)
@@ -131,7 +142,7 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
             if row.connection_id is not None:
                 return OAuthOutcome("already_connected", row.connection_id)
             if row.pending_payload_enc:
-                payload = json.loads(ctx.vault.decrypt(row.pending_payload_enc))
+                payload = _pending_payload(ctx, row.pending_payload_enc)
                 return OAuthOutcome("choose_site", sites=[oauth.Site(**s) for s in payload["sites"]])
             reason = "the state was already used"
         elif row.expires_at < utcnow():
@@ -142,12 +153,11 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
     if reason:
         raise _reject(ctx, user_id, reason)
 
-    owns = http is None
-    http = http or httpx.Client(timeout=ctx.settings.http_timeout_s)
+    transport = transport_for(ctx, http)
     try:
         try:
-            tokens = oauth.exchange_code(http, ctx.settings, code)
-            sites = oauth.accessible_resources(http, ctx.settings, tokens.access_token)
+            tokens = oauth.exchange_code(transport, ctx.settings, code)
+            sites = oauth.accessible_resources(transport, ctx.settings, tokens.access_token)
         except AtlassianError as exc:
             with ctx.session() as session:
                 audit.record(session, user_id, "oauth.connect_failed", {}, success=False, error=str(exc))
@@ -155,9 +165,9 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
         if not sites:
             raise RemoteError("this Atlassian account has no Confluence site that granted access to Trackli")
         if len(sites) == 1:
-            conn_id = _save_oauth(ctx, user_id, tokens, sites[0], http)
+            conn_id = _save_oauth(ctx, user_id, tokens, sites[0], transport)
             with ctx.session() as session:
-                session.get(OAuthState, _hash(state)).connection_id = conn_id
+                session.get_one(OAuthState, _hash(state)).connection_id = conn_id
             return OAuthOutcome("connected", conn_id)
         payload = {
             "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
@@ -165,11 +175,10 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
             "sites": [s.__dict__ | {"scopes": list(s.scopes)} for s in sites],
         }
         with ctx.session() as session:
-            session.get(OAuthState, _hash(state)).pending_payload_enc = ctx.vault.encrypt(json.dumps(payload))
+            session.get_one(OAuthState, _hash(state)).pending_payload_enc = ctx.vault.encrypt(json.dumps(payload))
         return OAuthOutcome("choose_site", sites=sites)
     finally:
-        if owns:
-            http.close()
+        transport.close()
 
 
 def choose_site(ctx: Context, user_id: int, state: str, cloud_id: str, http: httpx.Client | None = None) -> int:
@@ -177,28 +186,26 @@ def choose_site(ctx: Context, user_id: int, state: str, cloud_id: str, http: htt
         row = session.get(OAuthState, _hash(state or ""))
         if row is None or row.user_id != user_id or not row.pending_payload_enc:
             raise _reject(ctx, user_id, "no site choice is waiting for this state")
-        payload = json.loads(ctx.vault.decrypt(row.pending_payload_enc))
+        payload = _pending_payload(ctx, row.pending_payload_enc)
     site = next((oauth.Site(**s) for s in payload["sites"] if s["cloud_id"] == cloud_id), None)
     if site is None:
         raise ValidationError(f"site {cloud_id!r} was not among the sites Atlassian offered")
     t = payload["tokens"]
     tokens = oauth.TokenSet(t["access_token"], t["refresh_token"], dt.datetime.fromisoformat(t["expires_at"]), t["scope"])
-    owns = http is None
-    http = http or httpx.Client(timeout=ctx.settings.http_timeout_s)
+    transport = transport_for(ctx, http)
     try:
-        conn_id = _save_oauth(ctx, user_id, tokens, site, http)
+        conn_id = _save_oauth(ctx, user_id, tokens, site, transport)
     finally:
-        if owns:
-            http.close()
+        transport.close()
     with ctx.session() as session:
-        row = session.get(OAuthState, _hash(state))
+        row = session.get_one(OAuthState, _hash(state))
         row.connection_id, row.pending_payload_enc = conn_id, None
     return conn_id
 
 
-def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.Site, http: httpx.Client) -> int:
+def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.Site, transport: Transport) -> int:
     probe = ConfluenceClient(StaticCredentials.bearer(ctx.settings.atlassian_api_url, site.cloud_id, tokens.access_token,
-                                                      tokens.scope), http, retry=RetryPolicy(tries=2))
+                                                      tokens.scope), transport=transport)
     account = probe.whoami(ctx.settings.atlassian_api_url)
     vault = ctx.vault
     with ctx.session() as session:
@@ -249,8 +256,8 @@ def connect_api_token(
     if not (token or "").strip():
         raise ValidationError("enter an API token (create one at id.atlassian.com → Security → API tokens)")
     token = token.strip()
-    client = ConfluenceClient(StaticCredentials.basic(site_url, email, token), http,
-                              retry=RetryPolicy(tries=2), timeout=ctx.settings.http_timeout_s)
+    client = ConfluenceClient(StaticCredentials.basic(site_url, email, token),
+                              transport=transport_for(ctx, http, RetryPolicy(tries=2)))
     try:
         try:
             account = client.whoami()
@@ -292,7 +299,7 @@ def disconnect(ctx: Context, user_id: int, connection_id: int) -> None:
         audit.record(session, user_id, "connection.disconnected", {"connection_id": connection_id})
 
 
-def mark(session: Session, conn_id: int, status: str, error: str | None) -> None:
+def mark(session: Session, conn_id: int, status: ConnectionStatus, error: str | None) -> None:
     conn = session.get(AtlassianConnection, conn_id)
     if conn is not None:
         conn.status, conn.last_error = status, error
@@ -309,9 +316,10 @@ class OAuthCredentials:
     """
 
     kind = "oauth"
+    granted_scopes: str | None
 
-    def __init__(self, ctx: Context, conn: AtlassianConnection, http: httpx.Client):
-        self.ctx, self.http, self.connection_id, self.user_id = ctx, http, conn.id, conn.user_id
+    def __init__(self, ctx: Context, conn: AtlassianConnection, transport: Transport):
+        self.ctx, self.transport, self.connection_id, self.user_id = ctx, transport, conn.id, conn.user_id
         self.root = gateway_root(ctx.settings.atlassian_api_url, conn.cloud_id or "")
         self.granted_scopes = conn.scopes
         self._access = _decrypt(ctx, conn, conn.access_token_enc, "the access token")
@@ -349,7 +357,7 @@ class OAuthCredentials:
                 else:
                     try:
                         self.refreshes += 1
-                        tokens = oauth.refresh(self.http, self.ctx.settings, refresh_token)
+                        tokens = oauth.refresh(self.transport, self.ctx.settings, refresh_token)
                     except ReconnectRequired as exc:
                         failure = exc
                     except AtlassianError as exc:
@@ -383,20 +391,22 @@ def _decrypt(ctx: Context, conn: AtlassianConnection, value: str | None, what: s
         raise
 
 
-def credentials_for(ctx: Context, conn: AtlassianConnection, http: httpx.Client):
+def credentials_for(ctx: Context, conn: AtlassianConnection, transport: Transport) -> Credentials:
     if not conn.access_token_enc:
         raise ReconnectRequired("this connection has no credentials (it was disconnected)")
     if conn.kind == "oauth":
-        return OAuthCredentials(ctx, conn, http)
+        return OAuthCredentials(ctx, conn, transport)
     token = _decrypt(ctx, conn, conn.access_token_enc, "the API token")
-    return StaticCredentials.basic(conn.site_url, conn.account_email or "", token)
+    return StaticCredentials.basic(conn.site_url, conn.account_email or "", token or "")
+
+
+def transport_for(ctx: Context, http: httpx.Client | None = None, retry: RetryPolicy | None = None) -> Transport:
+    """A transport with the configured timeout (over `http` when given; else its own, closed with it)."""
+    return Transport(http, retry=retry, timeout=ctx.settings.http_timeout_s)
 
 
 def client_for(
     ctx: Context, conn: AtlassianConnection, http: httpx.Client | None = None, retry: RetryPolicy | None = None,
 ) -> ConfluenceClient:
-    owns = http is None
-    http = http or httpx.Client(timeout=ctx.settings.http_timeout_s)
-    client = ConfluenceClient(credentials_for(ctx, conn, http), http, retry=retry, timeout=ctx.settings.http_timeout_s)
-    client.owns_http = owns
-    return client
+    transport = transport_for(ctx, http, retry)
+    return ConfluenceClient(credentials_for(ctx, conn, transport), transport=transport)
