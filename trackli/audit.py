@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from trackli.models import AuditEntry, utcnow
@@ -93,7 +93,7 @@ def event_types(session: Session, user_id: int) -> list[str]:
 
 def purge_older_than(session: Session, days: int) -> int:
     cutoff = utcnow() - dt.timedelta(days=days)
-    result = session.execute(delete(AuditEntry).where(AuditEntry.created_at < cutoff))
+    result = cast(CursorResult[Any], session.execute(delete(AuditEntry).where(AuditEntry.created_at < cutoff)))
     return result.rowcount or 0
 
 

@@ -17,12 +17,11 @@ from sqlalchemy.orm import Session
 from trackli import audit, outbox
 from trackli.errors import NotFound, ValidationError
 from trackli.db import lock_row
-from trackli.models import CARD_STATUSES, Project, Task, User, utcnow
+from trackli.models import CARD_STATUSES, Card, CardStatus, Project, User, remote_status_for, utcnow
 
 MAX_TITLE = 500
 MAX_PROJECT_NAME = 100
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-STATUS_LABELS = {"backlog": "Backlog", "todo": "To do", "in_progress": "In progress", "done": "Done"}
 
 
 # ---- validation ---------------------------------------------------------------------------------
@@ -40,10 +39,11 @@ def clean_title(title: str | None, what: str = "title") -> str:
     return text
 
 
-def check_status(status: str) -> str:
-    if status not in CARD_STATUSES:
-        raise ValidationError(f"unknown status {status!r}: use one of {', '.join(CARD_STATUSES)}")
-    return status
+def check_status(status: str) -> CardStatus:
+    for known in CARD_STATUSES:
+        if status == known:
+            return known
+    raise ValidationError(f"unknown status {status!r}: use one of {', '.join(CARD_STATUSES)}")
 
 
 def parse_due(value: Any) -> dt.date | None:
@@ -138,15 +138,15 @@ def lock_board(session: Session, user_id: int) -> None:
     lock_row(session, User, user_id)
 
 
-def get_card(session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Task:
-    card = session.get(Task, card_id, with_for_update=for_update or None)
+def get_card(session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Card:
+    card = session.get(Card, card_id, with_for_update=for_update or None)
     if card is None or card.owner_id != user_id:
         raise NotFound(f"card {card_id} not found")
     return card
 
 
-def _next_position(session: Session, user_id: int, status: str) -> int:
-    top = session.scalar(select(func.max(Task.position)).where(Task.owner_id == user_id, Task.status == status))
+def next_position(session: Session, user_id: int, status: str) -> int:
+    top = session.scalar(select(func.max(Card.position)).where(Card.owner_id == user_id, Card.status == status))
     return 0 if top is None else top + 1
 
 
@@ -160,19 +160,19 @@ def create_card(
     due_date: Any = None,
     description: str = "",
     **confluence: Any,
-) -> Task:
-    check_status(status)
+) -> Card:
+    status = check_status(status)
     if project_id is not None:
         get_project(session, user_id, project_id)
     lock_board(session, user_id)
     now = utcnow()
-    card = Task(
+    card = Card(
         owner_id=user_id,
         project_id=project_id,
         title=clean_title(title),
         description=description or "",
         status=status,
-        position=_next_position(session, user_id, status),
+        position=next_position(session, user_id, status),
         due_date=parse_due(due_date),
         created_at=now,
         updated_at=now,
@@ -195,7 +195,7 @@ def edit_card(
     description: str | None = None,
     due_date: Any = ...,
     project_id: Any = ...,
-) -> Task:
+) -> Card:
     card = get_card(session, user_id, card_id)
     if title is not None:
         card.title = clean_title(title)
@@ -211,20 +211,20 @@ def edit_card(
 
 def move_card(
     session: Session, user_id: int, card_id: int, status: str, position: int | None = None
-) -> Task:
+) -> Card:
     """Move a card to `status` at `position` (default: the end of the column).
 
     A Confluence card entering or leaving `done` gets an outbox entry in this same transaction.
     """
-    check_status(status)
+    status = check_status(status)
     lock_board(session, user_id)
     card = get_card(session, user_id, card_id, for_update=True)
     old_status = card.status
     column = list(
         session.scalars(
-            select(Task)
-            .where(Task.owner_id == user_id, Task.status == status, Task.id != card.id)
-            .order_by(Task.position, Task.id)
+            select(Card)
+            .where(Card.owner_id == user_id, Card.status == status, Card.id != card.id)
+            .order_by(Card.position, Card.id)
         )
     )
     index = len(column) if position is None else max(0, min(int(position), len(column)))
@@ -233,8 +233,8 @@ def move_card(
         if other.position != pos or other is card:
             other.position = pos
     if old_status != status:  # close the gap the card leaves behind
-        left = session.scalars(select(Task).where(Task.owner_id == user_id, Task.status == old_status,
-                                                  Task.id != card.id).order_by(Task.position, Task.id))
+        left = session.scalars(select(Card).where(Card.owner_id == user_id, Card.status == old_status,
+                                                  Card.id != card.id).order_by(Card.position, Card.id))
         for pos, other in enumerate(left):
             if other.position != pos:
                 other.position = pos
@@ -245,7 +245,7 @@ def move_card(
     elif status != "done":
         card.completed_at = None
     if card.source == "confluence" and card.confluence_task_id and (old_status == "done") != (status == "done"):
-        outbox.enqueue(session, card, "complete" if status == "done" else "incomplete")
+        outbox.enqueue(session, card, remote_status_for(status))
     if old_status != status:
         audit.record(
             session, user_id, "board.card_moved",
@@ -302,15 +302,15 @@ def list_cards(
     session: Session, user_id: int, *, project_id: int | None = None, status: str | None = None
 ) -> list[CardView]:
     stmt = (
-        select(Task, Project.name, Project.colour)
-        .outerjoin(Project, Project.id == Task.project_id)
-        .where(Task.owner_id == user_id)
+        select(Card, Project.name, Project.colour)
+        .outerjoin(Project, Project.id == Card.project_id)
+        .where(Card.owner_id == user_id)
     )
     if project_id is not None:
-        stmt = stmt.where(Task.project_id == project_id)
+        stmt = stmt.where(Card.project_id == project_id)
     if status is not None:
-        stmt = stmt.where(Task.status == check_status(status))
-    stmt = stmt.order_by(Task.status, Task.position, Task.id)
+        stmt = stmt.where(Card.status == check_status(status))
+    stmt = stmt.order_by(Card.status, Card.position, Card.id)
     return [
         CardView(
             id=t.id, title=t.title, status=t.status, position=t.position, project_id=t.project_id,
@@ -335,16 +335,16 @@ def change_stamp(session: Session, user_id: int) -> tuple:
     """A cheap value that changes whenever the user's board changes (for auto-refresh)."""
     return tuple(
         session.execute(
-            select(func.count(Task.id), func.max(Task.updated_at)).where(Task.owner_id == user_id)
+            select(func.count(Card.id), func.max(Card.updated_at)).where(Card.owner_id == user_id)
         ).one()
     )
 
 
-def mark_remote_completed(session: Session, card: Task) -> None:
+def mark_remote_completed(session: Session, card: Card) -> None:
     """Confluence says the task is complete: move the card to done without calling Confluence back."""
     if card.status != "done":
         lock_board(session, card.owner_id)
-        card.position = _next_position(session, card.owner_id, "done")
+        card.position = next_position(session, card.owner_id, "done")
         card.status = "done"
         card.completed_at = utcnow()
         card.updated_at = utcnow()

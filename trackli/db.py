@@ -102,7 +102,8 @@ def bulk_insert(session: Session, table, rows: list[dict]) -> None:
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    driver = session.connection().connection.driver_connection
+    if session.get_bind().dialect.name != "postgresql" or driver is None:
         session.execute(table.insert(), rows)
         return
     from psycopg.types.json import Jsonb
@@ -111,7 +112,6 @@ def bulk_insert(session: Session, table, rows: list[dict]) -> None:
 
     columns = list(rows[0])
     json_columns = {c for c in columns if isinstance(table.c[c].type, JSON) or "JSON" in type(table.c[c].type).__name__}
-    driver = session.connection().connection.driver_connection
     names = ", ".join(f'"{c}"' for c in columns)
     with driver.cursor() as cursor:
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
@@ -145,6 +145,3 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
-
-def is_up_to_date(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision(engine)

@@ -41,6 +41,7 @@ CONSTRAINT_RULES = {
     "ck_completion_outbox_desired_status": "an outbox entry must ask for complete or incomplete",
     "ck_completion_outbox_state": "an outbox entry's state must be pending, sending, done or failed",
     "ck_sync_runs_trigger": "a sync run's trigger must be manual, scheduled or cli",
+    "uq_sync_runs_one_running_per_connection": "a sync of this connection is already running",
 }
 
 # SQLite names the columns of a failed UNIQUE, not the constraint: map them back.
@@ -49,6 +50,7 @@ _SQLITE_UNIQUE = {
     "projects.owner_id, projects.name": "uq_projects_owner_name",
     "users.email": "uq_users_email",
     "tasks.connection_id, tasks.confluence_task_id": "uq_tasks_connection_confluence_task",
+    "sync_runs.connection_id": "uq_sync_runs_one_running_per_connection",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -34,15 +34,33 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-CARD_STATUSES = ("backlog", "todo", "in_progress", "done")
-CARD_SOURCES = ("manual", "confluence")
-SYNC_STATES = ("none", "synced", "waiting", "failed", "conflict")
-PENDING_STATUSES = ("pending", "approved", "dismissed", "gone")
-CONNECTION_KINDS = ("oauth", "api_token")
-CONNECTION_STATUSES = ("ok", "needs_reconnect", "error")
-OUTBOX_STATES = ("pending", "sending", "done", "failed")
-REMOTE_STATUSES = ("complete", "incomplete")
-SYNC_TRIGGERS = ("manual", "scheduled", "cli")
+# The states of each thing (see ARCHITECTURE.md); the check constraints are built from these.
+CardStatus = Literal["backlog", "todo", "in_progress", "done"]
+CardSource = Literal["manual", "confluence"]
+SyncState = Literal["none", "synced", "waiting", "failed", "conflict"]
+PendingStatus = Literal["pending", "approved", "dismissed", "gone"]
+ConnectionKind = Literal["oauth", "api_token"]
+ConnectionStatus = Literal["ok", "needs_reconnect", "error"]
+OutboxState = Literal["pending", "sending", "done", "failed"]
+RemoteStatus = Literal["complete", "incomplete"]
+SyncTrigger = Literal["manual", "scheduled", "cli"]
+SyncOutcome = Literal["running", "ok", "failed", "abandoned"]
+FailureKind = Literal["reconnect", "scope", "key", "not_found", "remote"]
+
+CARD_STATUSES: tuple[CardStatus, ...] = get_args(CardStatus)
+CARD_SOURCES: tuple[CardSource, ...] = get_args(CardSource)
+SYNC_STATES: tuple[SyncState, ...] = get_args(SyncState)
+PENDING_STATUSES: tuple[PendingStatus, ...] = get_args(PendingStatus)
+CONNECTION_KINDS: tuple[ConnectionKind, ...] = get_args(ConnectionKind)
+CONNECTION_STATUSES: tuple[ConnectionStatus, ...] = get_args(ConnectionStatus)
+OUTBOX_STATES: tuple[OutboxState, ...] = get_args(OutboxState)
+REMOTE_STATUSES: tuple[RemoteStatus, ...] = get_args(RemoteStatus)
+SYNC_TRIGGERS: tuple[SyncTrigger, ...] = get_args(SyncTrigger)
+
+
+def remote_status_for(card_status: str) -> RemoteStatus:
+    """What Confluence should hold for a card in `card_status`: done is complete, any other column incomplete."""
+    return "complete" if card_status == "done" else "incomplete"
 
 
 def utcnow() -> dt.datetime:
@@ -114,7 +132,7 @@ class AtlassianConnection(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[ConnectionKind] = mapped_column(String(16))
     site_url: Mapped[str] = mapped_column(String(500))
     cloud_id: Mapped[str | None] = mapped_column(String(100))
     site_name: Mapped[str | None] = mapped_column(String(200))
@@ -126,7 +144,7 @@ class AtlassianConnection(Base):
     refresh_token_enc: Mapped[str | None] = mapped_column(Text)
     token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     scopes: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="ok")
+    status: Mapped[ConnectionStatus] = mapped_column(String(20), default="ok")
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -147,7 +165,7 @@ class OAuthState(Base):
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="SET NULL"))
 
 
-class Task(Base):
+class Card(Base):
     """A card on the board."""
 
     __tablename__ = "tasks"
@@ -165,13 +183,13 @@ class Task(Base):
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="todo")
+    status: Mapped[CardStatus] = mapped_column(String(20), default="todo")
     position: Mapped[int] = mapped_column(Integer, default=0)
     due_date: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    source: Mapped[str] = mapped_column(String(20), default="manual")
+    source: Mapped[CardSource] = mapped_column(String(20), default="manual")
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="SET NULL"))
     confluence_task_id: Mapped[str | None] = mapped_column(String(64))
     confluence_page_id: Mapped[str | None] = mapped_column(String(64))
@@ -180,8 +198,8 @@ class Task(Base):
     confluence_space_name: Mapped[str | None] = mapped_column(String(500))
     confluence_url: Mapped[str | None] = mapped_column(String(2000))
     # Completion sync: what we last know Confluence holds, and how our last push went.
-    confluence_remote_status: Mapped[str | None] = mapped_column(String(20))
-    sync_state: Mapped[str] = mapped_column(String(20), default="none")
+    confluence_remote_status: Mapped[RemoteStatus | None] = mapped_column(String(20))
+    sync_state: Mapped[SyncState] = mapped_column(String(20), default="none")
     sync_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -207,12 +225,12 @@ class PendingTask(Base):
     task_title: Mapped[str] = mapped_column(String(500))
     task_description: Mapped[str] = mapped_column(Text, default="")
     due_date: Mapped[dt.date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[PendingStatus] = mapped_column(String(20), default="pending")
     gone_reason: Mapped[str | None] = mapped_column(String(200))
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     # Fields the person edited ("title", "due_date", "project"): upstream never overwrites them.
     edited_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    remote_status: Mapped[str | None] = mapped_column(String(20))
+    remote_status: Mapped[RemoteStatus | None] = mapped_column(String(20))
     remote_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     trackli_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -253,10 +271,10 @@ class SyncRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    trigger: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[SyncTrigger] = mapped_column(String(20))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    outcome: Mapped[SyncOutcome] = mapped_column(String(20), default="running")
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
     rate_limit: Mapped[dict | None] = mapped_column(JSONType)
@@ -293,14 +311,14 @@ class OutboxEntry(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"))
     confluence_task_id: Mapped[str] = mapped_column(String(64))
-    desired_status: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(20), default="pending")
+    desired_status: Mapped[RemoteStatus] = mapped_column(String(20))
+    state: Mapped[OutboxState] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     # Why it failed: reconnect | scope | key (sent again once the connection works) | not_found | remote
-    failure_kind: Mapped[str | None] = mapped_column(String(20))
+    failure_kind: Mapped[FailureKind | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

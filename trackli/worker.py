@@ -14,7 +14,7 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from trackli import audit, sync
+from trackli import audit, completion, sync
 from trackli.context import Context
 from trackli.errors import TrackliError
 from trackli.models import AtlassianConnection
@@ -51,13 +51,13 @@ class Worker:
             except TrackliError as exc:
                 summary["errors"].append(f"connection {connection_id}: {exc}")
             try:
-                summary["drained"] = sync.drain(self.ctx, **self.sync_kwargs).as_dict()
+                summary["drained"] = completion.drain(self.ctx, **self.sync_kwargs).as_dict()
             except TrackliError as exc:
                 summary["errors"].append(f"outbox: {exc}")
             if index < len(ids) - 1 and gap:
                 self.stop_event.wait(min(gap, 30))
         if not ids:
-            summary["drained"] = sync.drain(self.ctx, **self.sync_kwargs).as_dict()
+            summary["drained"] = completion.drain(self.ctx, **self.sync_kwargs).as_dict()
         with self.ctx.session() as session:
             summary["audit_purged"] = audit.purge_older_than(session, self.ctx.settings.audit_retention_days)
         return summary

@@ -1,0 +1,198 @@
+"""Sending completions to Confluence: drain the outbox, settle each entry, retry, settle conflicts.
+
+Above `board` (which enqueues moves) and `connections` (which gives a client): the drain claims
+entries from `trackli.outbox`, PUTs each task's status and records the outcome on the entry and
+the card. Several drainers at once send each change once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trackli import audit, board, connections, outbox
+from trackli.atlassian.client import ConfluenceClient
+from trackli.atlassian.errors import AtlassianError, MissingScope, NotFoundOrNoPermission, ReconnectRequired
+from trackli.atlassian.transport import RetryPolicy
+from trackli.context import Context
+from trackli.crypto import SecretKeyError
+from trackli.errors import ValidationError
+from trackli.models import AtlassianConnection, Card, FailureKind, OutboxEntry, RemoteStatus, utcnow
+
+MAX_ATTEMPTS = 8
+log = logging.getLogger("trackli.completion")
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(600, 2 ** attempts))
+
+
+def drain(
+    ctx: Context, *, user_id: int | None = None, limit: int = 200, http: httpx.Client | None = None,
+    retry: RetryPolicy | None = None,
+) -> DrainResult:
+    """Send claimed outbox entries (all users', or one user's)."""
+    result = DrainResult()
+    clients: dict[int, ConfluenceClient | Exception] = {}
+    try:
+        for entry_id in outbox.claims(ctx, user_id, limit):
+            with ctx.session() as session:
+                entry = session.get_one(OutboxEntry, entry_id)
+                conn = session.get(AtlassianConnection, entry.connection_id) if entry.connection_id else None
+                task_id, desired, remote_id = entry.task_id, entry.desired_status, entry.confluence_task_id
+            error: Exception | None = None
+            if conn is None:
+                error = ReconnectRequired("the card's Atlassian connection was removed")
+            else:
+                client = clients.get(conn.id)
+                if client is None:
+                    try:
+                        client = clients[conn.id] = connections.client_for(ctx, conn, http=http, retry=retry)
+                    except (AtlassianError, SecretKeyError) as exc:
+                        client = clients[conn.id] = exc
+                if isinstance(client, Exception):
+                    error = client
+                else:
+                    before = client.stats.requests
+                    try:
+                        client.set_task_status(remote_id, desired)
+                    except (AtlassianError, SecretKeyError) as exc:
+                        error = exc
+                    result.requests += client.stats.requests - before
+            _settle(ctx, entry_id, task_id, desired, error, result)
+    finally:
+        for client in clients.values():
+            if isinstance(client, ConfluenceClient):
+                client.close()
+    return result
+
+
+def _settle(ctx: Context, entry_id: int, task_id: int, desired: RemoteStatus, error: Exception | None,
+            result: DrainResult) -> None:
+    now = utcnow()
+    with ctx.session() as session:
+        entry = session.get_one(OutboxEntry, entry_id)
+        card = session.get(Card, task_id)
+        newer = session.scalar(select(OutboxEntry.id).where(OutboxEntry.task_id == task_id, OutboxEntry.state == "pending"))
+        event = "confluence.task_completed" if desired == "complete" else "confluence.task_reopened"
+        details = {"card_id": task_id, "confluence_task_id": entry.confluence_task_id, "status": desired,
+                   "attempts": entry.attempts + 1}
+        entry.attempts += 1
+        entry.updated_at = now
+        if error is None:
+            entry.state, entry.sent_at, entry.last_error = "done", now, None
+            if card is not None:
+                card.confluence_remote_status = desired
+                if newer is None:
+                    card.sync_state, card.sync_error = "synced", None
+            audit.record(session, entry.user_id, event, details)
+            result.sent += 1
+            return
+        message = str(error)
+        transient = isinstance(error, AtlassianError) and not error.permanent
+        if transient and entry.attempts < MAX_ATTEMPTS:
+            if newer is not None:  # a newer desire replaces this one; no need to retry it
+                entry.state, entry.last_error = "done", "superseded"
+            else:
+                entry.state, entry.last_error = "pending", message
+                entry.next_attempt_at = now + backoff(entry.attempts)
+                if card is not None:
+                    card.sync_error = f"Retrying: {message}"
+            result.retrying += 1
+            return
+        entry.state, entry.last_error = "failed", message
+        entry.failure_kind = failure_kind(error)
+        if card is not None and newer is None:
+            card.sync_state, card.sync_error = "failed", message
+        audit.record(session, entry.user_id, "confluence.task_update_failed", details, success=False, error=message)
+        result.failed += 1
+        result.errors.append(message)
+
+
+def failure_kind(error: Exception) -> FailureKind:
+    if isinstance(error, ReconnectRequired):
+        return "reconnect"
+    if isinstance(error, MissingScope):
+        return "scope"
+    if isinstance(error, SecretKeyError):
+        return "key"
+    if isinstance(error, NotFoundOrNoPermission):
+        return "not_found"
+    return "remote"
+
+
+def retry_card(session: Session, user_id: int, card_id: int) -> OutboxEntry | None:
+    """Queue the card's completion sync again (after a failure, a reconnect or a conflict)."""
+    card = board.get_card(session, user_id, card_id)
+    if card.source != "confluence":
+        raise ValidationError("only cards from Confluence sync their completion")
+    return outbox.enqueue_current(session, card)
+
+
+def resolve_conflict(session: Session, user_id: int, card_id: int, keep: Literal["here", "confluence"] | str) -> Card:
+    """`keep="here"`: Confluence gets completed again. `keep="confluence"`: the card reopens here."""
+    card = board.get_card(session, user_id, card_id)
+    if card.sync_state != "conflict":
+        raise ValidationError("this card has no conflict to settle")
+    if keep == "here":
+        outbox.enqueue(session, card, "complete")
+    elif keep == "confluence":
+        card.confluence_remote_status = "incomplete"
+        card.sync_state, card.sync_error = "synced", None
+        board.move_card(session, user_id, card.id, "todo")
+    else:
+        raise ValidationError("keep must be 'here' or 'confluence'")
+    audit.record(session, user_id, "board.conflict_resolved", {"card_id": card_id, "kept": keep}, provider="trackli")
+    return card
+
+
+class BackgroundSender:
+    """One thread per process that drains a person's outbox when asked (the dashboard's moves).
+
+    The page never waits for Confluence; asks for a person whose drain is already queued
+    coalesce into it, so a burst of moves costs one drain and never a thread each.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="completions")
+        self._queued: set[tuple[int, int]] = set()
+        self._lock = threading.Lock()
+
+    def send_soon(self, ctx: Context, user_id: int) -> None:
+        key = (id(ctx), user_id)
+        with self._lock:
+            if key in self._queued:
+                return
+            self._queued.add(key)
+        self._pool.submit(self._drain, ctx, user_id, key)
+
+    def _drain(self, ctx: Context, user_id: int, key: tuple[int, int]) -> None:
+        with self._lock:
+            self._queued.discard(key)  # a move from now on asks for another drain
+        try:
+            drain(ctx, user_id=user_id)
+        except Exception:  # the entries stay in the outbox for the worker; nothing is lost
+            log.exception("sending completions for user %s failed", user_id)
+
+
+background = BackgroundSender()

@@ -1,0 +1,202 @@
+"""The approval queue: Confluence tasks waiting for the person to approve (a card), dismiss or restore.
+
+Pending task states: pending -> approved (a card exists) | dismissed (can be restored) | gone
+(no longer assigned and incomplete upstream; the reason is kept). `trackli.sync` fills the queue;
+everything here is the person's side of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trackli import audit, board
+from trackli.atlassian.client import chunks
+from trackli.errors import NotFound, ValidationError
+from trackli.models import Card, PendingTask, Project, utcnow
+
+
+@dataclass(frozen=True)
+class PendingView:
+    id: int
+    connection_id: int
+    confluence_task_id: str
+    title: str
+    due_date: dt.date | None
+    page_title: str | None
+    space_key: str | None
+    space_name: str | None
+    url: str | None
+    state: str
+    project_id: int | None
+    project: str | None
+    edited_fields: tuple[str, ...]
+    gone_reason: str | None
+    card_id: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "confluence_task_id": self.confluence_task_id, "title": self.title,
+            "due_date": self.due_date.isoformat() if self.due_date else None, "page_title": self.page_title,
+            "space_key": self.space_key, "space_name": self.space_name, "url": self.url, "state": self.state,
+            "project": self.project,
+        }
+
+
+QUEUE_STATES = ("pending", "dismissed", "approved", "gone", "all")
+
+
+def list_pending(
+    session: Session, user_id: int, state: str = "pending", *, space_key: str | None = None,
+    text: str | None = None, due_before: dt.date | None = None, stable_order: bool = False,
+) -> list[PendingView]:
+    """The user's queue, soonest due first (or in discovery order, which edits never reshuffle)."""
+    if state not in QUEUE_STATES:
+        raise ValidationError(f"unknown state {state!r}: use one of {', '.join(QUEUE_STATES)}")
+    stmt = (select(PendingTask, Project.name).outerjoin(Project, Project.id == PendingTask.project_id)
+            .where(PendingTask.user_id == user_id))
+    if state != "all":
+        stmt = stmt.where(PendingTask.status == state)
+    if space_key:
+        stmt = stmt.where(PendingTask.confluence_space_key == space_key)
+    if text:
+        stmt = stmt.where(PendingTask.task_title.ilike(f"%{text}%"))
+    if due_before:
+        stmt = stmt.where(PendingTask.due_date <= due_before)
+    if stable_order:
+        stmt = stmt.order_by(PendingTask.id)
+    else:
+        stmt = stmt.order_by(PendingTask.due_date.is_(None), PendingTask.due_date, PendingTask.id)
+    return [
+        PendingView(
+            id=r.id, connection_id=r.connection_id, confluence_task_id=r.confluence_task_id, title=r.task_title,
+            due_date=r.due_date, page_title=r.confluence_page_title, space_key=r.confluence_space_key,
+            space_name=r.confluence_space_name, url=r.confluence_url, state=r.status, project_id=r.project_id,
+            project=name, edited_fields=tuple(r.edited_fields or ()), gone_reason=r.gone_reason,
+            card_id=r.trackli_task_id,
+        )
+        for r, name in session.execute(stmt)
+    ]
+
+
+def pending_count(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(PendingTask).where(
+        PendingTask.user_id == user_id, PendingTask.status == "pending")) or 0
+
+
+def queue_stamp(session: Session, user_id: int) -> tuple:
+    """Changes whenever the user's queue changes (for auto-refresh without needless reruns)."""
+    return tuple(session.execute(select(func.count(PendingTask.id), func.max(PendingTask.updated_at))
+                                 .where(PendingTask.user_id == user_id)).one())
+
+
+def _owned(session: Session, user_id: int, ids: Iterable[int], *, lock: bool = False) -> list[PendingTask]:
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        return []
+    rows: list[PendingTask] = []
+    for batch in chunks(ids, 500):
+        stmt = select(PendingTask).where(PendingTask.user_id == user_id, PendingTask.id.in_(batch))
+        if lock:
+            stmt = stmt.with_for_update()
+        rows.extend(session.scalars(stmt))
+    missing = set(ids) - {r.id for r in rows}
+    if missing:
+        shown = ", ".join(str(i) for i in sorted(missing)[:10])
+        raise NotFound(f"pending task{'s' if len(missing) > 1 else ''} {shown} not found")
+    return rows
+
+
+def edit_pending(
+    session: Session, user_id: int, pending_id: int, *, title: Any = ..., due_date: Any = ..., project: Any = ...,
+) -> PendingTask:
+    [row] = _owned(session, user_id, [pending_id])
+    edited = list(row.edited_fields or [])
+    if title is not ...:
+        row.task_title = board.clean_title(title)
+        edited.append("title")
+    if due_date is not ...:
+        row.due_date = board.parse_due(due_date)
+        edited.append("due_date")
+    if project is not ...:
+        row.project_id = board.resolve_project(session, user_id, project)
+        edited.append("project")
+    row.edited_fields = sorted(set(edited))
+    row.updated_at = utcnow()
+    audit.record(session, user_id, "queue.edited", {"pending_id": row.id, "fields": row.edited_fields}, provider="trackli")
+    return row
+
+
+def approve(
+    session: Session, user_id: int, ids: Iterable[int] = (), *, all_pending: bool = False, project: Any = None,
+) -> list[Card]:
+    """Cards for the given pending tasks (or all pending), in one transaction. Approving twice makes one card."""
+    board.lock_board(session, user_id)  # before reading: a concurrent approval of the same rows waits, then sees them approved
+    default_project = board.resolve_project(session, user_id, project)
+    if all_pending:
+        rows = list(session.scalars(select(PendingTask).where(
+            PendingTask.user_id == user_id, PendingTask.status == "pending").with_for_update()))
+    else:
+        rows = _owned(session, user_id, ids, lock=True)
+    refused = [r.id for r in rows if r.status in ("dismissed", "gone")]
+    if refused:
+        raise ValidationError(f"pending task(s) {', '.join(map(str, refused[:10]))} are dismissed or gone: restore them first")
+    cards: list[Card] = []
+    position = board.next_position(session, user_id, "todo")
+    now = utcnow()
+    fresh: list[tuple[PendingTask, Card]] = []
+    for row in rows:
+        if row.status == "approved" and row.trackli_task_id:
+            existing = session.get(Card, row.trackli_task_id)
+            if existing is not None:
+                cards.append(existing)
+                continue
+        card = Card(
+            owner_id=user_id, project_id=row.project_id or default_project, title=row.task_title,
+            description=row.task_description or "", status="todo", position=position, due_date=row.due_date,
+            created_at=now, updated_at=now, source="confluence", connection_id=row.connection_id,
+            confluence_task_id=row.confluence_task_id, confluence_page_id=row.confluence_page_id or row.confluence_blogpost_id,
+            confluence_page_title=row.confluence_page_title, confluence_space_key=row.confluence_space_key,
+            confluence_space_name=row.confluence_space_name, confluence_url=row.confluence_url,
+            confluence_remote_status=row.remote_status or "incomplete", sync_state="synced",
+        )
+        position += 1
+        session.add(card)
+        fresh.append((row, card))
+        cards.append(card)
+    if fresh:
+        session.flush()
+        for row, card in fresh:
+            row.status, row.trackli_task_id, row.updated_at = "approved", card.id, now
+        audit.record(session, user_id, "queue.approved", {
+            "count": len(fresh), "pending_ids": [r.id for r, _ in fresh][:50], "card_ids": [c.id for _, c in fresh][:50],
+        }, provider="trackli")
+    return cards
+
+
+def dismiss(session: Session, user_id: int, ids: Iterable[int]) -> int:
+    rows = _owned(session, user_id, ids, lock=True)
+    changed = [r for r in rows if r.status == "pending"]
+    if any(r.status == "approved" for r in rows):
+        raise ValidationError("approved tasks already have a card: move or delete the card instead")
+    for row in changed:
+        row.status, row.updated_at = "dismissed", utcnow()
+    if changed:
+        audit.record(session, user_id, "queue.dismissed", {"count": len(changed), "pending_ids": [r.id for r in changed][:50]},
+                     provider="trackli")
+    return len(changed)
+
+
+def restore(session: Session, user_id: int, ids: Iterable[int]) -> int:
+    rows = _owned(session, user_id, ids, lock=True)
+    changed = [r for r in rows if r.status in ("dismissed", "gone")]
+    for row in changed:
+        row.status, row.gone_reason, row.updated_at = "pending", None, utcnow()
+    if changed:
+        audit.record(session, user_id, "queue.restored", {"count": len(changed), "pending_ids": [r.id for r in changed][:50]},
+                     provider="trackli")
+    return len(changed)
