@@ -1,0 +1,76 @@
+"""Board verbs: `projects`, `tasks` (alias `cards`), `add`, `move`."""
+
+from __future__ import annotations
+
+import argparse
+
+from trackli import board
+from trackli.cli.base import EXIT_OK, Output, Verbs, acting_user, table
+from trackli.context import Context
+
+
+def register(verbs: Verbs) -> None:
+    projects = verbs.add("projects", "your projects", cmd_projects)
+    projects_sub = projects.add_subparsers(dest="projects_command", metavar="ACTION", required=True)
+    add = projects_sub.add_parser("add", help="add a project", parents=[verbs.common])
+    add.add_argument("name")
+    add.add_argument("--colour", default="#4C6EF5")
+    projects_sub.add_parser("list", help="list projects", parents=[verbs.common])
+
+    tasks = verbs.add("tasks", "list your cards", cmd_tasks, aliases=["cards"])
+    tasks.add_argument("--status", default=None)
+    tasks.add_argument("--project", default=None)
+
+    new = verbs.add("add", "add a manual card", cmd_add)
+    new.add_argument("title")
+    new.add_argument("--project", default=None)
+    new.add_argument("--status", default="todo")
+    new.add_argument("--due", default=None, metavar="YYYY-MM-DD")
+
+    move = verbs.add("move", "move a card to another column", cmd_move)
+    move.add_argument("task_id", type=int)
+    move.add_argument("status")
+    move.add_argument("--position", type=int, default=None)
+
+
+def cmd_projects(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    user_id = acting_user(ctx, args)
+    with ctx.session() as session:
+        if args.projects_command == "add":
+            p = board.create_project(session, user_id, args.name, args.colour)
+            out.emit({"id": p.id, "name": p.name, "colour": p.colour}, f"added project {p.name!r} (id {p.id})")
+        else:
+            rows = [{"id": p.id, "name": p.name, "colour": p.colour, "archived": p.archived}
+                    for p in board.list_projects(session, user_id, include_archived=True)]
+            out.emit(rows, lambda r: table(r, ["id", "name", "colour", "archived"]))
+    return EXIT_OK
+
+
+def cmd_tasks(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    user_id = acting_user(ctx, args)
+    with ctx.session() as session:
+        project_id = board.resolve_project(session, user_id, args.project)
+        rows = [c.as_dict() for c in board.list_cards(session, user_id, project_id=project_id, status=args.status)]
+    out.emit(rows, lambda r: table(r, ["id", "status", "title", "project", "due_date", "source", "sync_state"]))
+    return EXIT_OK
+
+
+def cmd_add(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    user_id = acting_user(ctx, args)
+    with ctx.session() as session:
+        project_id = board.resolve_project(session, user_id, args.project)
+        card = board.create_card(session, user_id, args.title, project_id=project_id, status=args.status, due_date=args.due)
+        card_id = card.id
+        data = next(c.as_dict() for c in board.list_cards(session, user_id) if c.id == card_id)
+    out.emit(data, f"added card {card_id}")
+    return EXIT_OK
+
+
+def cmd_move(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    user_id = acting_user(ctx, args)
+    with ctx.session() as session:
+        card = board.move_card(session, user_id, args.task_id, args.status, args.position)
+        data = {"id": card.id, "status": card.status, "position": card.position, "sync_state": card.sync_state}
+    out.emit(data, f"card {data['id']} is now in {data['status']}" + (
+        " (completion sync queued)" if data["sync_state"] == "waiting" else ""))
+    return EXIT_OK
