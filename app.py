@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from trackli import board, sync
+from trackli import board, queue, sync
 from trackli.ui import setup
 
 pc = setup.page("Trackli", ":material/task_alt:")
 
 with pc.ctx.session() as session:
-    pending = sync.pending_count(session, pc.user_id)
+    pending = queue.pending_count(session, pc.user_id)
     columns = board.board(session, pc.user_id)
     runs = sync.last_runs(session, pc.user_id, limit=1)
 

@@ -1,16 +1,15 @@
 """Board: your cards by status. Moving a Confluence card to Done completes the task in Confluence."""
 
 import datetime as dt
-import threading
 from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
-from trackli import board, sync
-from trackli.errors import TrackliError
+from trackli import board, completion
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, widgets
+from trackli.ui.widgets import STATUS_LABELS
 
 CARD_LIMIT = 40  # per column; a longer column is shown as a table
 pc = setup.page("Board", ":material/view_kanban:")
@@ -22,18 +21,12 @@ widgets.flash()
 
 def send_completions() -> None:
     """Completion sync starts right away, off the page's thread: the move never waits for Confluence."""
-    threading.Thread(target=sync.drain, args=(ctx,), kwargs={"user_id": uid}, daemon=True).start()
+    completion.background.send_soon(ctx, uid)
 
 
 def move(card_id: int, status: str) -> None:
-    try:
-        with ctx.session() as session:
-            card = board.move_card(session, uid, card_id, status)
-            queued = card.sync_state == "waiting"
-    except TrackliError as exc:
-        widgets.flash(str(exc), "error")
-        return
-    if queued:
+    ok, card = widgets.act(lambda: pc.run(board.move_card, card_id, status), later=True)
+    if ok and card.sync_state == "waiting":
         send_completions()
 
 
@@ -44,15 +37,13 @@ def on_move(card_id: int) -> None:
 
 
 def retry(card_id: int) -> None:
-    with ctx.session() as session:
-        sync.retry_card(session, uid, card_id)
-    send_completions()
+    if widgets.act(lambda: pc.run(completion.retry_card, card_id), later=True)[0]:
+        send_completions()
 
 
 def settle(card_id: int, keep: str) -> None:
-    with ctx.session() as session:
-        sync.resolve_conflict(session, uid, card_id, keep)
-    send_completions()
+    if widgets.act(lambda: pc.run(completion.resolve_conflict, card_id, keep), later=True)[0]:
+        send_completions()
 
 
 with ctx.session() as session:
@@ -67,19 +58,18 @@ with top_right.expander("Add a card", icon=":material/add:"):
         c1, c2, c3 = st.columns(3)
         project = c1.selectbox("Project", ["(none)"] + list(by_name))
         due = c2.date_input("Due", value=None)
-        status = c3.selectbox("Column", CARD_STATUSES, index=1, format_func=board.STATUS_LABELS.get)
+        status = c3.selectbox("Column", CARD_STATUSES, index=1, format_func=STATUS_LABELS.get)
         new_project = st.text_input("…or a new project", placeholder="New project name")
         if st.form_submit_button("Add card", icon=":material/add:"):
-            try:
-                with ctx.session() as session:
-                    project_id = by_name.get(project)
-                    if new_project.strip():
-                        project_id = board.create_project(session, uid, new_project).id
-                    board.create_card(session, uid, title, project_id=project_id, status=status, due_date=due)
+            def add_card(session, user_id):
+                project_id = by_name.get(project)
+                if new_project.strip():
+                    project_id = board.create_project(session, user_id, new_project).id
+                return board.create_card(session, user_id, title, project_id=project_id, status=status, due_date=due)
+
+            if widgets.act(lambda: pc.run(add_card))[0]:
                 widgets.flash("Card added")
                 st.rerun()
-            except TrackliError as exc:
-                st.error(str(exc))
 
 with ctx.session() as session:
     columns = board.board(session, uid, project_id=by_name.get(project_filter))
@@ -89,10 +79,10 @@ if not all_cards:
     st.info("No cards yet. Approve tasks on the **Pending** page, or add a card of your own.", icon=":material/view_kanban:")
 else:
     with st.expander("Move a card", icon=":material/swap_horiz:"):
-        labels = {c.id: f"{c.title} — {board.STATUS_LABELS[c.status]}" for c in all_cards}
+        labels = {c.id: f"{c.title} — {STATUS_LABELS[c.status]}" for c in all_cards}
         m1, m2, m3 = st.columns([3, 1, 1], vertical_alignment="bottom")
         chosen = m1.selectbox("Card", list(labels), format_func=lambda i: labels[i], key="move_pick")
-        target = m2.selectbox("To", CARD_STATUSES, format_func=board.STATUS_LABELS.get, key="move_target")
+        target = m2.selectbox("To", CARD_STATUSES, format_func=STATUS_LABELS.get, key="move_target")
         if m3.button("Move", icon=":material/arrow_forward:"):
             move(chosen, target)
             st.rerun()
@@ -100,7 +90,7 @@ else:
 today = dt.date.today()
 for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES)), strict=True):
     cards = columns[status]
-    column.subheader(f"{board.STATUS_LABELS[status]} · {len(cards)}")
+    column.subheader(f"{STATUS_LABELS[status]} · {len(cards)}")
     if len(cards) > CARD_LIMIT:
         column.dataframe(
             pd.DataFrame({
@@ -122,9 +112,7 @@ for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES)), strict=
         if card.due_date:
             facts.append(f":red[overdue {card.due_date:%Y-%m-%d}]" if card.overdue(today) else f"due {card.due_date:%Y-%m-%d}")
         if card.source == "confluence":
-            state = widgets.SYNC_LABELS[card.sync_state]
-            colour = {"synced": "green", "waiting": "orange", "failed": "red", "conflict": "violet"}.get(card.sync_state, "gray")
-            facts.append(f":{colour}-badge[{state}]")
+            facts.append(widgets.sync_badge(card.sync_state))
         if card.confluence_url:
             facts.append(f"[Confluence page]({quote(card.confluence_url, safe=':/?&=#%')})")
         if facts:
@@ -138,5 +126,5 @@ for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES)), strict=
             k1.button("Keep done", key=f"keep_{card.id}", on_click=settle, args=(card.id, "here"))
             k2.button("Reopen here", key=f"reopen_{card.id}", on_click=settle, args=(card.id, "confluence"))
         box.selectbox("Move to", [s for s in CARD_STATUSES if s != status], index=None, key=f"move_{card.id}",
-                      format_func=board.STATUS_LABELS.get, placeholder="Move to…", label_visibility="collapsed",
+                      format_func=STATUS_LABELS.get, placeholder="Move to…", label_visibility="collapsed",
                       on_change=on_move, args=(card.id,))

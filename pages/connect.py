@@ -4,9 +4,7 @@ import json
 
 import streamlit as st
 
-from trackli import sync
-from trackli.atlassian import connections
-from trackli.errors import TrackliError
+from trackli import connections, sync
 from trackli.ui import setup, widgets
 
 pc = setup.page("Connect", ":material/link:")
@@ -28,11 +26,8 @@ if "code" in params or "error" in params:
     if "error" in params:
         st.error(f"Atlassian did not grant access ({params['error']}). You can try again below.")
     else:
-        try:
-            outcome = connections.finish_oauth(ctx, uid, params.get("state", ""), params.get("code", ""))
-        except TrackliError as exc:
-            st.error(str(exc))
-        else:
+        ok, outcome = widgets.act(lambda: connections.finish_oauth(ctx, uid, params.get("state", ""), params.get("code", "")))
+        if ok and outcome:
             if outcome.status == "connected":
                 st.success("Connected to Atlassian. Your tasks will appear on the Pending page after a sync.",
                            icon=":material/check_circle:")
@@ -48,11 +43,7 @@ if "site_choice" in st.session_state:
     chosen = st.radio("Your Atlassian account reaches several sites; which one should Trackli use?",
                       list(names), format_func=names.get, key="site_pick")
     if st.button("Use this site", type="primary"):
-        try:
-            connections.choose_site(ctx, uid, state, chosen)
-        except TrackliError as exc:
-            st.error(str(exc))
-        else:
+        if widgets.act(lambda: connections.choose_site(ctx, uid, state, chosen))[0]:
             del st.session_state["site_choice"]
             widgets.flash("Connected to Atlassian.")
             st.rerun()
@@ -71,10 +62,9 @@ with oauth_col:
     else:
         st.write("Sign in at Atlassian and grant Trackli access to your Confluence tasks.")
         if st.button("Connect Atlassian", type="primary", icon=":material/login:"):
-            try:
-                go_to(connections.start_oauth(ctx, uid))
-            except TrackliError as exc:
-                st.error(str(exc))
+            ok, url = widgets.act(lambda: connections.start_oauth(ctx, uid))
+            if ok and url:
+                go_to(url)
 
 with token_col:
     st.subheader("API token")
@@ -84,11 +74,7 @@ with token_col:
         token = st.text_input("API token", type="password",
                               help="Create one at id.atlassian.com → Security → API tokens")
         if st.form_submit_button("Connect with token", icon=":material/key:"):
-            try:
-                connections.connect_api_token(ctx, uid, site, email, token)
-            except TrackliError as exc:
-                st.error(str(exc))
-            else:
+            if widgets.act(lambda: connections.connect_api_token(ctx, uid, site, email, token))[0]:
                 widgets.flash("Connected with the API token.")
                 st.rerun()
 
@@ -103,8 +89,7 @@ if not conns:
 for conn in conns:
     with st.container(border=True):
         head, actions = st.columns([4, 1])
-        status_badge = {"ok": ":green-badge[OK]", "needs_reconnect": ":orange-badge[Reconnect needed]",
-                        "error": ":red-badge[Error]"}[conn["status"]]
+        status_badge = widgets.CONNECTION_BADGES[conn["status"]]
         head.markdown(f"**{widgets.literal(conn['site_name'] or conn['site_url'])}** {status_badge}")
         run = last[conn["id"]]
         head.markdown(
@@ -119,11 +104,13 @@ for conn in conns:
         if conn["last_error"]:
             head.warning(conn["last_error"])
         if conn["has_token"] and actions.button("Disconnect", key=f"disconnect_{conn['id']}", icon=":material/link_off:"):
-            connections.disconnect(ctx, uid, conn["id"])
-            widgets.flash("Disconnected. The queue, cards and unsent completions are kept for when you reconnect.")
+            widgets.act(lambda: connections.disconnect(ctx, uid, conn["id"]), later=True,
+                        done="Disconnected. The queue, cards and unsent completions are kept for when you reconnect.")
             st.rerun()
         if conn["kind"] == "oauth" and not missing:
             if actions.button("Reconnect", key=f"reconnect_{conn['id']}", icon=":material/sync_lock:"):
-                go_to(connections.start_oauth(ctx, uid))
+                ok, url = widgets.act(lambda: connections.start_oauth(ctx, uid))
+                if ok and url:
+                    go_to(url)
         elif conn["kind"] == "api_token" and conn["status"] != "ok":
             actions.caption("Enter a new token in the API token form to reconnect.")

@@ -3,10 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from trackli import diagnostics
-from trackli.atlassian import connections
-from trackli.errors import TrackliError
-from trackli.ui import setup
+from trackli import connections, diagnostics
+from trackli.ui import setup, widgets
 
 pc = setup.page("Diagnostics", ":material/troubleshoot:")
 ctx, uid = pc.ctx, pc.user_id
@@ -24,10 +22,8 @@ for conn in conns:
     live = st.button("Run live probe", key=f"probe_{conn['id']}", icon=":material/network_check:",
                      help="Calls each Confluence API Trackli uses; the write check re-sends a task's own status, "
                           "so nothing changes in Confluence.")
-    try:
-        d = diagnostics.diagnose(ctx, uid, conn["id"], live=live)
-    except TrackliError as exc:
-        st.error(str(exc))
+    ok, d = widgets.act(lambda: diagnostics.diagnose(ctx, uid, conn["id"], live=live))
+    if not ok or d is None:
         continue
     (st.success if d.ok else st.error)(d.headline, icon=":material/check_circle:" if d.ok else ":material/error:")
     st.dataframe(pd.DataFrame([{"check": f.check, "ok": f.ok, "detail": f.detail, "fix": f.fix or ""} for f in d.findings]),

@@ -3,27 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-from trackli import board, sync
-from trackli.errors import TrackliError
+from trackli import board, queue, sync
 from trackli.ui import setup, widgets
 
 pc = setup.page("Pending", ":material/inbox:")
 ctx, uid = pc.ctx, pc.user_id
 
-stamp = widgets.watch("pending_stamp", ctx, uid, sync.queue_stamp)
+stamp = widgets.watch("pending_stamp", ctx, uid, queue.queue_stamp)
 widgets.flash()
 
 # -- Sync now --------------------------------------------------------------------------------------
-def summary(r: sync.SyncResult) -> str:
-    if r.outcome == "ok":
-        waited = f", {r.retries} retried after {r.waited_s:.0f} s of rate limits and errors" if r.retries else ""
-        return (f"Sync finished: {r.new} new · {r.updated} updated · {r.unchanged} unchanged · {r.gone} gone · "
-                f"{r.completed_upstream} completed in Confluence ({r.requests} requests{waited}, {r.duration_s:.1f} s)")
-    if r.outcome == "already_running":
-        return "A sync of this connection is already running; its results will appear here shortly."
-    return f"Sync failed: {r.error}"
-
-
 if st.button("Sync now", type="primary", icon=":material/sync:"):
     with st.status("Syncing with Confluence…", expanded=True) as status:
         line = st.empty()
@@ -31,16 +20,12 @@ if st.button("Sync now", type="primary", icon=":material/sync:"):
         def progress(pages: int, tasks: int) -> None:
             line.write(f"Fetched {pages} page(s) of tasks — {tasks} task(s) so far")
 
-        try:
-            results = sync.manual_sync(ctx, uid, progress)
-        except TrackliError as exc:
-            widgets.flash(str(exc), "warning")
-        else:
-            if not results:
-                widgets.flash("No Atlassian connection yet: connect one on the Connect page.", "warning")
-            else:
-                failed = any(r.outcome == "failed" for r in results)
-                widgets.flash("\n\n".join(summary(r) for r in results), "error" if failed else "success")
+        ok, results = widgets.act(lambda: sync.manual_sync(ctx, uid, progress), later=True, failure="warning")
+        if ok and not results:
+            widgets.flash("No Atlassian connection yet: connect one on the Connect page.", "warning")
+        elif ok and results:
+            failed = any(r.outcome == "failed" for r in results)
+            widgets.flash("\n\n".join(sync.summary(r) for r in results), "error" if failed else "success")
     st.rerun()  # the header's pending count and the queue show the new state
 
 queue_tab, dismissed_tab, gone_tab = st.tabs(["Waiting", "Dismissed", "Gone from Confluence"])
@@ -57,7 +42,6 @@ def save_edits() -> None:
     """Persist what the person typed in the grid since the last run (each edit once)."""
     ids = st.session_state.get("queue_ids") or []
     applied = st.session_state.setdefault("queue_applied", {})
-    errors = []
     for position, change in ((st.session_state.get("queue") or {}).get("edited_rows") or {}).items():
         if int(position) >= len(ids):
             continue
@@ -66,16 +50,10 @@ def save_edits() -> None:
                  if col in EDITABLE and applied.get(f"{pending_id}:{col}", ...) != value}
         if not fresh:
             continue
-        try:
-            with ctx.session() as session:
-                sync.edit_pending(session, uid, pending_id, **{EDITABLE[col]: value for col, value in fresh.items()})
-        except TrackliError as exc:
-            errors.append(f"Row {int(position) + 1}: {exc}")
-        finally:
-            applied.update({f"{pending_id}:{col}": value for col, value in fresh.items()})
+        widgets.act(lambda: pc.run(queue.edit_pending, pending_id, **{EDITABLE[col]: value for col, value in fresh.items()}),
+                    where=f"Row {int(position) + 1}")
+        applied.update({f"{pending_id}:{col}": value for col, value in fresh.items()})
         widgets.remember_stamp("pending_stamp", stamp())  # our own change: no refresh needed for it
-    for message in errors:
-        st.error(message)
 
 
 def _text(value) -> str:
@@ -97,7 +75,7 @@ def _shows(frame: pd.DataFrame, fresh: pd.DataFrame) -> bool:
 with queue_tab:
     save_edits()
     with ctx.session() as session:
-        everything = sync.list_pending(session, uid, "pending", stable_order=True)
+        everything = queue.list_pending(session, uid, "pending", stable_order=True)
     rows = everything
     if everything:
         f1, f2, f3 = st.columns(3)
@@ -107,7 +85,7 @@ with queue_tab:
         text = f3.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
         if space != "All spaces" or due_before or text:
             with ctx.session() as session:
-                rows = sync.list_pending(session, uid, "pending", space_key=None if space == "All spaces" else space,
+                rows = queue.list_pending(session, uid, "pending", space_key=None if space == "All spaces" else space,
                                          text=text or None, due_before=due_before, stable_order=True)
 
     if not everything:
@@ -162,23 +140,17 @@ with queue_tab:
         default_project = a.selectbox("Project for cards without one", ["(none)"] + project_names, key="default_project")
         project = None if default_project == "(none)" else default_project
 
-        def act(label: str, fn) -> None:
-            try:
-                with ctx.session() as session:
-                    done = fn(session)
-            except TrackliError as exc:
-                widgets.flash(str(exc), "error")
-            else:
-                widgets.flash(label.format(done))
+        def cards_added(cards: list) -> str:
+            return f"{len(cards)} card(s) added to the board"
 
         if b.button(f"Approve selected ({len(selected)})", disabled=not selected, icon=":material/check:"):
-            act("{} card(s) added to the board", lambda s: len(sync.approve(s, uid, selected, project=project)))
+            widgets.act(lambda: pc.run(queue.approve, selected, project=project), done=cards_added, later=True)
             st.rerun()
         if c.button(f"Approve all ({len(everything)})", icon=":material/done_all:"):
-            act("{} card(s) added to the board", lambda s: len(sync.approve(s, uid, all_pending=True, project=project)))
+            widgets.act(lambda: pc.run(queue.approve, all_pending=True, project=project), done=cards_added, later=True)
             st.rerun()
         if d.button(f"Dismiss selected ({len(selected)})", disabled=not selected, icon=":material/close:"):
-            act("{} task(s) dismissed", lambda s: sync.dismiss(s, uid, selected))
+            widgets.act(lambda: pc.run(queue.dismiss, selected), done="{} task(s) dismissed".format, later=True)
             st.rerun()
         st.caption("Edits to title, due date and project are saved as you make them; "
                    "a task you edited keeps your values when Confluence changes.")
@@ -186,22 +158,21 @@ with queue_tab:
 # -- dismissed and gone ----------------------------------------------------------------------------
 with dismissed_tab:
     with ctx.session() as session:
-        dismissed = sync.list_pending(session, uid, "dismissed")
+        dismissed = queue.list_pending(session, uid, "dismissed")
     if not dismissed:
         st.info("No dismissed tasks. Dismissed tasks stay out of the queue until you restore them.")
     else:
         labels = {r.id: r.title for r in dismissed}
         chosen = st.multiselect("Tasks to restore", list(labels), format_func=lambda i: labels[i], key="restore_pick")
         if st.button("Restore", disabled=not chosen, icon=":material/undo:"):
-            with ctx.session() as session:
-                widgets.flash(f"{sync.restore(session, uid, chosen)} task(s) back in the queue")
+            widgets.act(lambda: pc.run(queue.restore, chosen), done="{} task(s) back in the queue".format, later=True)
             st.rerun()
         st.dataframe(pd.DataFrame({"title": [r.title for r in dismissed], "page": [r.page_title for r in dismissed],
                                    "due": [r.due_date for r in dismissed]}), hide_index=True)
 
 with gone_tab:
     with ctx.session() as session:
-        gone = sync.list_pending(session, uid, "gone")
+        gone = queue.list_pending(session, uid, "gone")
     if not gone:
         st.info("Tasks that were completed, reassigned or deleted in Confluence before you approved them show up here.")
     else:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any, Callable, Literal, TypeVar
 
 import streamlit as st
 
-from trackli import sync, users
-from trackli.atlassian import connections, scopes
+from trackli import connections, queue, users
+from trackli.atlassian import scopes
 from trackli.config import ConfigError, Settings, load_settings
 from trackli.context import Context
-from trackli.errors import TrackliError
+
+T = TypeVar("T")
 
 NAV = (
     ("app.py", "Home", ":material/home:"),
@@ -46,6 +48,11 @@ class PageContext:
     email: str
     display_name: str
 
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(session, user_id, *args, **kwargs)` in one unit of work, for this page's person."""
+        with self.ctx.session() as session:
+            return fn(session, self.user_id, *args, **kwargs)
+
 
 def teams_mode() -> bool:
     """Sign-in is on when `.streamlit/secrets.toml` has an [auth] section."""
@@ -66,7 +73,7 @@ def _sign_in_gate() -> tuple[str | None, str]:
     return str(st.user.email), str(st.user.get("name") or "")
 
 
-def page(title: str, icon: str = ":material/task_alt:", *, layout: str = "wide") -> PageContext:
+def page(title: str, icon: str = ":material/task_alt:", *, layout: Literal["centered", "wide"] = "wide") -> PageContext:
     st.set_page_config(page_title=f"{title} · Trackli", page_icon=icon, layout=layout)
     email, name = _sign_in_gate()
     try:
@@ -97,7 +104,7 @@ def health(pc: PageContext) -> tuple[str, int]:
     """('ok' | 'attention' | 'none', pending count) for the header."""
     with pc.ctx.session() as session:
         conns = connections.list_connections(session, pc.user_id)
-        count = sync.pending_count(session, pc.user_id)
+        count = queue.pending_count(session, pc.user_id)
     if not conns:
         return "none", count
     healthy = all(c.status == "ok" and not (c.kind == "oauth" and scopes.missing_product_scopes(c.scopes)) for c in conns)
@@ -118,7 +125,3 @@ def _header(pc: PageContext, title: str) -> None:
     else:
         middle.page_link("pages/connect.py", label="Connect Atlassian", icon=":material/link:")
     right.page_link("pages/pending.py", label=f"Pending {count}", icon=":material/inbox:")
-
-
-def show_error(exc: TrackliError) -> None:
-    st.error(str(exc), icon=":material/error:")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, TypeVar
 
 import streamlit as st
 
+from trackli.errors import TrackliError
+
+T = TypeVar("T")
+
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
+STATUS_LABELS = {"backlog": "Backlog", "todo": "To do", "in_progress": "In progress", "done": "Done"}
 SYNC_LABELS = {
     "none": "",
     "synced": "Synced",
@@ -16,6 +21,14 @@ SYNC_LABELS = {
     "failed": "Sync failed",
     "conflict": "Conflict",
 }
+# Streamlit colour names for badges: a card's sync state, a connection's status.
+SYNC_COLOURS = {"synced": "green", "waiting": "orange", "failed": "red", "conflict": "violet", "none": "gray"}
+CONNECTION_BADGES = {"ok": ":green-badge[OK]", "needs_reconnect": ":orange-badge[Reconnect needed]",
+                     "error": ":red-badge[Error]"}
+
+
+def sync_badge(state: str) -> str:
+    return f":{SYNC_COLOURS.get(state, 'gray')}-badge[{SYNC_LABELS.get(state, state)}]"
 
 
 def literal(text: str | None) -> str:
@@ -62,3 +75,28 @@ def flash(message: str | None = None, kind: str = "success") -> None:
     if pending:
         kind, text = pending
         getattr(st, kind)(text)
+
+
+def act(action: Callable[[], T], *, done: str | Callable[[T], str] | None = None,
+        later: bool = False, where: str | None = None, failure: str = "error") -> tuple[bool, T | None]:
+    """Run one product action for the person: `(True, result)`, or `(False, None)` after showing its error.
+
+    A `TrackliError` is shown in words (after `where: `, if given) as a `failure` message (error,
+    warning), never raised. With `later`, the
+    messages wait for the next run: use it before `st.rerun()` and inside widget callbacks.
+    """
+    try:
+        result = action()
+    except TrackliError as exc:
+        _say(f"{where}: {exc}" if where else str(exc), failure, later)
+        return False, None
+    if done is not None:
+        _say(done(result) if callable(done) else done, "success", later)
+    return True, result
+
+
+def _say(message: str, kind: str, later: bool) -> None:
+    if later:
+        flash(message, kind)
+    else:
+        getattr(st, kind)(message)
