@@ -193,6 +193,8 @@ def build_app(state: SimState) -> Starlette:
                 lo, hi = ranges[f"{prefix}-from"], ranges[f"{prefix}-to"]
                 if (lo is not None or hi is not None) and moment is None:
                     return False
+                if moment is None:
+                    continue
                 if lo is not None and moment.timestamp() < lo:
                     return False
                 if hi is not None and moment.timestamp() > hi:
@@ -304,7 +306,8 @@ def build_app(state: SimState) -> Starlette:
             entry["fault"] = True
             entry["finished"] = time.monotonic()
             return injected
-        principal, denied = principal_fn(request, SCOPE_OF.get(tuple(operation.split(" ", 1))))
+        method, _, name = operation.partition(" ")
+        principal, denied = principal_fn(request, SCOPE_OF.get((method, name)))
         if denied is not None:
             entry["status"] = denied.status_code
             return denied
@@ -327,8 +330,8 @@ def build_app(state: SimState) -> Starlette:
     async def user_current(request: Request) -> Response:
         principal, denied = basic_principal(request)
         state.log({"method": "GET", "path": request.url.path, "operation": "GET user_current", "query_names": []})
-        if denied:
-            return denied
+        if denied or principal is None:
+            return denied or _error(401, "Unauthorized")
         account = state.accounts[principal]
         return JSONResponse({"type": "known", "accountId": account.account_id, "accountType": "atlassian",
                              "email": account.email, "publicName": account.name, "displayName": account.name})
@@ -336,8 +339,8 @@ def build_app(state: SimState) -> Starlette:
     async def me(request: Request) -> Response:
         state.log({"method": "GET", "path": "/me", "operation": "GET me", "query_names": []})
         principal, denied = bearer_principal(request, "read:me")
-        if denied:
-            return denied
+        if denied or principal is None:
+            return denied or _error(401, "Unauthorized")
         account = state.accounts[principal]
         return JSONResponse({"account_id": account.account_id, "email": account.email, "name": account.name,
                              "account_status": "active"})
@@ -354,7 +357,8 @@ def build_app(state: SimState) -> Starlette:
         return tuple(s for s in requested.split() if s in state.knobs.enabled_scopes)
 
     async def authorize(request: Request) -> Response:
-        q = request.query_params if request.method == "GET" else await request.form()
+        source = request.query_params if request.method == "GET" else await request.form()
+        q = {k: v for k, v in source.items() if isinstance(v, str)}
         client_id, redirect_uri, state_param = q.get("client_id"), q.get("redirect_uri", ""), q.get("state", "")
         if client_id != state.client_id:
             return HTMLResponse("<h1>Unknown app</h1><p>client_id is not registered.</p>", 400)

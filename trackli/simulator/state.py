@@ -175,6 +175,13 @@ class SimState:
         self.counters: Counter[str] = Counter()
         self._next_id = 100000
 
+    def reset(self, *, seed: int = 0) -> None:
+        """Forget everything, as a new simulator would (the server and its address stay)."""
+        base_url, site_name = self.base_url, self.site_name
+        with self.lock:
+            SimState.__init__(self, seed=seed, site_name=site_name)
+            self.base_url = base_url
+
     # -- clock and ids --
 
     def now(self) -> float:
