@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from trackli import board, sync, users
+from trackli import board, queue, users
 from trackli.context import Context
-from trackli.models import CARD_STATUSES, AtlassianConnection, PendingTask, Task, utcnow
+from trackli.models import CARD_STATUSES, AtlassianConnection, PendingTask, Card, utcnow
 
 
 @dataclass
@@ -89,11 +89,11 @@ def run(ctx: Context, seconds: float = 5.0, threads: int = 20, people: int = 4, 
                         pid = rng.choice(mine)
                         n += 1
                         title = f"edited by {index} #{n}"
-                        sync.edit_pending(session, uid, pid, title=title)
+                        queue.edit_pending(session, uid, pid, title=title)
                     elif kind == "approve":
-                        sync.approve(session, uid, rng.sample(shared, k=min(3, len(shared))))
+                        queue.approve(session, uid, rng.sample(shared, k=min(3, len(shared))))
                     elif kind == "move":
-                        card_ids = list(session.scalars(select(Task.id).where(Task.owner_id == uid).limit(50)))
+                        card_ids = list(session.scalars(select(Card.id).where(Card.owner_id == uid).limit(50)))
                         if card_ids:
                             board.move_card(session, uid, rng.choice(card_ids), rng.choice(CARD_STATUSES),
                                             rng.randint(0, 5))
@@ -133,10 +133,10 @@ def check(ctx: Context, report: LoadReport) -> list[str]:
             if stored != title:
                 problems.append(f"lost update on pending {pid}: {stored!r} instead of {title!r}")
         approved = session.scalar(select(func.count()).select_from(PendingTask).where(PendingTask.status == "approved"))
-        cards = session.scalar(select(func.count()).select_from(Task))
+        cards = session.scalar(select(func.count()).select_from(Card))
         if approved != cards:
             problems.append(f"{approved} approved tasks but {cards} cards")
-        rows = session.execute(select(Task.owner_id, Task.status, Task.position)).all()
+        rows = session.execute(select(Card.owner_id, Card.status, Card.position)).all()
     columns: dict[tuple, list[int]] = defaultdict(list)
     for owner, status, position in rows:
         columns[(owner, status)].append(position)

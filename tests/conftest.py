@@ -12,18 +12,37 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from trackli import db
+from trackli import db, users
 from trackli.config import load_settings
 from trackli.context import Context
 from trackli.models import Base
-from trackli import users
 
 PG_URL = os.environ.get("TRACKLI_TEST_DATABASE_URL")
 DIALECT = "postgresql" if PG_URL else "sqlite"
 
 
+# "all" (default) or "core": core leaves out the browser and reliability tiers, which CI runs once, on
+# PostgreSQL, while the unit and integration tests run on both databases.
+TIERS = os.environ.get("TRACKLI_TEST_TIERS", "all")
+SLOW_TIERS = {"browser": "tests/browser/", "reliability": "tests/reliability/"}
+
+
 def pytest_report_header(config):
-    return f"trackli test database: {DIALECT} ({PG_URL or 'temporary SQLite file'})"
+    return (f"trackli test database: {DIALECT} ({PG_URL or 'temporary SQLite file'}); "
+            f"tiers: {'unit and integration only' if TIERS == 'core' else 'all'}")
+
+
+def pytest_collection_modifyitems(config, items):
+    kept, left_out = [], []
+    for item in items:
+        path = item.path.as_posix()
+        tier = next((name for name, folder in SLOW_TIERS.items() if folder in path), None)
+        if tier:
+            item.add_marker(getattr(pytest.mark, tier))
+        (left_out if tier and TIERS == "core" else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -108,15 +127,23 @@ def scratch_database_url(tmp_path):
         admin.dispose()
 
 
-requires_postgres = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (set TRACKLI_TEST_DATABASE_URL)")
+@pytest.fixture(scope="session")
+def _sim_server():
+    """One simulated Atlassian for the whole run; `sim` resets it before each test."""
+    from trackli.simulator import Simulator
+
+    with Simulator.running(populate=False) as simulator:
+        yield simulator
 
 
 @pytest.fixture
-def sim():
-    from trackli.simulator import Simulator
+def sim(_sim_server):
+    """The simulated Atlassian, fresh: 30 tasks on 12 pages in 3 spaces, default knobs."""
+    from trackli.simulator import populate
 
-    with Simulator.running(tasks=30, pages=12, spaces=3) as simulator:
-        yield simulator
+    _sim_server.state.reset()
+    populate(_sim_server.state, tasks=30, pages=12, spaces=3)
+    return _sim_server
 
 
 def point_at(ctx: Context, sim, redirect_uri: str = "http://localhost:8501/connect") -> Context:
@@ -140,7 +167,7 @@ def oauth_connect(ctx, user_id, sim) -> int:
     import httpx
     from urllib.parse import parse_qs, urlsplit
 
-    from trackli.atlassian import connections
+    from trackli import connections
 
     sim.state.knobs.auto_approve = True
     url = connections.start_oauth(ctx, user_id)
@@ -154,7 +181,7 @@ def oauth_connect(ctx, user_id, sim) -> int:
 
 @pytest.fixture
 def token_connection(sim_ctx, user_id, sim) -> int:
-    from trackli.atlassian import connections
+    from trackli import connections
     from trackli.simulator import ME, ME_API_TOKEN
 
     return connections.connect_api_token(sim_ctx, user_id, sim.url, ME[1], ME_API_TOKEN)

@@ -4,7 +4,7 @@ import pytest
 
 from trackli import board
 from trackli.errors import NotFound, ValidationError
-from trackli.models import OutboxEntry, Task
+from trackli.models import OutboxEntry, Card
 from sqlalchemy import select
 
 
@@ -104,7 +104,7 @@ def test_move_of_manual_card_queues_nothing(ctx, user_id):
         board.move_card(s, user_id, card.id, "done")
     with ctx.session() as s:
         assert s.scalars(select(OutboxEntry)).all() == []
-        assert s.get(Task, card.id).sync_state == "none"
+        assert s.get(Card, card.id).sync_state == "none"
 
 
 def test_edit_and_delete(ctx, user_id):
@@ -132,7 +132,7 @@ def test_another_users_card_is_not_found(ctx, user_id, other_user_id):
             with ctx.session() as s:
                 action(s)
     with ctx.session() as s:
-        same = s.get(Task, card.id)
+        same = s.get(Card, card.id)
         assert (same.title, same.status) == ("theirs", "todo")
 
 

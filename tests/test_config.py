@@ -54,22 +54,3 @@ def test_broken_secrets_file_is_named(tmp_path):
     bad.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="secrets.toml is not valid TOML"):
         load_settings(env={}, secrets_path=bad)
-
-
-def test_secret_key_file_is_created_once_owner_only(tmp_path):
-    from trackli.crypto import Vault, key_file
-
-    s = load_settings(env={"TRACKLI_DATA_DIR": str(tmp_path)}, secrets_path=tmp_path / "x")
-    first = Vault.from_settings(s)
-    token = first.encrypt("secret-value")
-    assert (key_file(s).stat().st_mode & 0o777) == 0o600
-    assert Vault.from_settings(s).decrypt(token) == "secret-value"  # same key read back
-    assert "secret-value" not in token
-
-
-def test_bad_secret_key_is_explained(tmp_path):
-    from trackli.crypto import Vault
-
-    s = load_settings(env={"TRACKLI_SECRET_KEY": "short", "TRACKLI_DATA_DIR": str(tmp_path)}, secrets_path=tmp_path / "x")
-    with pytest.raises(ConfigError, match="TRACKLI_SECRET_KEY entry 1 is not a Fernet key"):
-        Vault.from_settings(s)

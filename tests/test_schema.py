@@ -5,7 +5,7 @@ from sqlalchemy import inspect
 
 from trackli import db
 from trackli.errors import ConstraintViolation
-from trackli.models import AtlassianConnection, PendingTask, Project, Task, User
+from trackli.models import AtlassianConnection, PendingTask, Project, Card, User
 
 TABLES = {
     "users", "projects", "tasks", "atlassian_connections", "confluence_pending_tasks",
@@ -17,7 +17,7 @@ def test_migrations_upgrade_an_empty_database_and_downgrade_again(scratch_databa
     engine = db.get_engine(scratch_database_url)
     db.upgrade(engine)
     assert TABLES <= set(inspect(engine).get_table_names())
-    assert db.is_up_to_date(engine)
+    assert db.current_revision(engine) == db.head_revision(engine)
     db.upgrade(engine)  # second run is a no-op
     assert db.current_revision(engine) == db.head_revision(engine)
     db.downgrade(engine, "base")
@@ -50,9 +50,9 @@ def _seed(session):
 @pytest.mark.parametrize(
     "make, rule",
     [
-        (lambda u, c: Task(owner_id=u.id, title="t", status="blocked"), "ck_tasks_status"),
-        (lambda u, c: Task(owner_id=u.id, title="t", source="jira"), "ck_tasks_source"),
-        (lambda u, c: Task(owner_id=u.id, title="   "), "ck_tasks_title_not_blank"),
+        (lambda u, c: Card(owner_id=u.id, title="t", status="blocked"), "ck_tasks_status"),
+        (lambda u, c: Card(owner_id=u.id, title="t", source="jira"), "ck_tasks_source"),
+        (lambda u, c: Card(owner_id=u.id, title="   "), "ck_tasks_title_not_blank"),
         (lambda u, c: PendingTask(user_id=u.id, connection_id=c.id, confluence_task_id="1", task_title="t", status="maybe"),
          "ck_confluence_pending_tasks_status"),
         (lambda u, c: AtlassianConnection(user_id=u.id, kind="password", site_url="x"), "ck_atlassian_connections_kind"),

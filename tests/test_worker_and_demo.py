@@ -10,7 +10,7 @@ import time
 import httpx
 from sqlalchemy import select
 
-from trackli.atlassian import connections
+from trackli import connections
 from trackli.models import AuditEntry, SyncRun
 from trackli.simulator import ME, ME_API_TOKEN, free_port
 

@@ -8,6 +8,7 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
+from tests.helpers import all_tasks, enrich
 from trackli.atlassian.client import ConfluenceClient, RetryPolicy, StaticCredentials
 from trackli.atlassian.errors import NotFoundOrNoPermission, RemoteError
 from trackli.simulator import ME, ME_API_TOKEN, Simulator, SimState, populate
@@ -65,13 +66,14 @@ def test_paging_filtering_and_titles(backend):
     assert c.stats.requests == 2
 
 
-def test_enrichment_batches_and_reports_the_unresolved(backend):
+def test_enrichment_batches_and_leaves_trashed_pages_out(backend):
     c = client(backend)
-    tasks = list(c.iter_tasks(assigned_to=ME[0]))
-    found = c.enrich(tasks)
+    tasks = all_tasks(c, assigned_to=ME[0])
+    found = enrich(c, tasks)
     assert c.stats.requests == 2 + 3
     trashed = {i for i, x in backend.state.content.items() if x.status == "trashed"}
-    assert found.unresolved_pages == trashed & {t.page_id for t in tasks}
+    wanted = {t.page_id for t in tasks if t.page_id}
+    assert trashed & wanted and set(found.pages) == wanted - trashed
     assert set(found.blogposts) == {t.blogpost_id for t in tasks if t.blogpost_id}
     assert {s.key for s in found.spaces.values()} == {s.key for s in backend.state.spaces.values()}
 
@@ -90,7 +92,7 @@ def test_rate_limits_are_waited_out(backend):
     backend.state.knobs.fault_rate, backend.state.knobs.fault_kinds = 0.5, ("429",)
     backend.state.knobs.retry_after_s = 3
     c = client(backend, tries=12)
-    assert {t.id for t in c.iter_tasks(assigned_to=ME[0])} == mine(backend.state)
+    assert {t.id for t in all_tasks(c, assigned_to=ME[0])} == mine(backend.state)
     assert c.stats.retries >= 1 and c.stats.waited_s == 3 * c.stats.retries
 
 
@@ -99,7 +101,7 @@ def test_bad_credentials_and_bad_limits(backend):
     from trackli.atlassian.errors import ReconnectRequired
 
     with pytest.raises(ReconnectRequired):
-        list(bad.iter_tasks(assigned_to=ME[0]))
+        all_tasks(bad, assigned_to=ME[0])
     with pytest.raises(RemoteError) as err:
-        list(client(backend).iter_tasks(assigned_to=ME[0], limit=0))
+        all_tasks(client(backend), assigned_to=ME[0], limit=0)
     assert err.value.status == 400

@@ -3,14 +3,24 @@
 import re
 import time
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.browser.conftest import settle, shot
-from trackli import sync
-from trackli.models import AtlassianConnection, PendingTask, Task
+from trackli import queue, sync
+from trackli.models import AtlassianConnection, PendingTask, Card
 
 HOSTILE = "<img src=x onerror=alert(1)> must stay text"
 ROW = 35  # data editor header and row height in px
+GRID_DRAWN = """() => {
+    const canvas = document.querySelector('[data-testid="stDataFrame"] canvas');
+    if (!canvas || !canvas.width || !canvas.height) return false;
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, Math.min(canvas.height, 120)).data;
+    for (let i = 4; i < pixels.length; i += 4) {
+        if (pixels[i] !== pixels[0] || pixels[i + 1] !== pixels[1] || pixels[i + 2] !== pixels[2]) return true;
+    }
+    return false;
+}"""
 
 
 def goto(page, server, path, heading):
@@ -47,13 +57,12 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
     page.get_by_text("Sync finished: 30 new").wait_for()
     settle(page)
     page.get_by_text("Pending 30").wait_for()
-    page.get_by_test_id("stDataFrame").first.wait_for()
-    time.sleep(1.5)  # the grid is a canvas: give it time to paint before the picture
-    shot(page, "pending")
-
     # Edit a title and a due date in the grid (rows in discovery order: the first pending task first).
     with ctx.session() as s:
         first, second = s.scalars(select(PendingTask).order_by(PendingTask.id).limit(2)).all()
+    # The grid is a canvas: wait until it has drawn text (pixels of more than one colour) before the picture.
+    page.wait_for_function(GRID_DRAWN, timeout=20000)
+    shot(page, "pending")
     x, y = cell(page, 140, 1)
     page.mouse.dblclick(x, y)
     editor = page.locator("textarea").last
@@ -80,7 +89,7 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
     page.get_by_role("button", name="Approve selected (2)").click()
     page.get_by_text("2 card(s) added to the board").wait_for()
     with ctx.session() as s:
-        assert {c.title for c in s.scalars(select(Task))} == {"Edited in the browser", second.task_title}
+        assert {c.title for c in s.scalars(select(Card))} == {"Edited in the browser", second.task_title}
 
     # The rest, then the board: titles are text, never markup.
     page.get_by_role("button", name=re.compile(r"Approve all")).click()
@@ -92,7 +101,7 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
 
     # Move a card to done: the simulated task becomes complete and the card says so.
     with ctx.session() as s:
-        card = s.scalar(select(Task).where(Task.title == "Edited in the browser"))
+        card = s.scalar(select(Card).where(Card.title == "Edited in the browser"))
     page.get_by_text("Move a card").click()
     settle(page)
     page.get_by_test_id("stSelectbox").filter(has_text="Card").locator("input").click()
@@ -108,11 +117,12 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
     while sim.state.tasks[card.confluence_task_id].status != "complete":
         assert time.monotonic() < deadline, "the simulated task never became complete"
         time.sleep(0.1)
+    # The page's watcher picks up the drained state: no card is left waiting.
+    expect(page.get_by_text("Waiting to sync")).to_have_count(0, timeout=20000)
     page.get_by_text("Synced").first.wait_for()
-    time.sleep(6)  # the page's watcher picks up the drained state
     settle(page)
     with ctx.session() as s:
-        assert s.get(Task, card.id, populate_existing=True).sync_state == "synced"
+        assert s.get(Card, card.id, populate_existing=True).sync_state == "synced"
     shot(page, "board-after-move")
 
     # Audit entries.
@@ -150,7 +160,7 @@ def test_deep_links_on_a_fresh_server_get_the_set_up_and_header(ctx, user_id, ap
     page.get_by_role("link", name="Diagnostics").wait_for()  # the navigation
 
     # The OAuth callback URL as the very first request after a restart.
-    from trackli.atlassian import connections
+    from trackli import connections
     import httpx
 
     from tests.conftest import point_at
@@ -199,7 +209,7 @@ def test_teams_mode_sign_in_gates_a_deep_link_on_a_fresh_server(ctx, app_server,
 
 
 def test_changes_from_another_tab_appear_within_ten_seconds(ctx, user_id, app_server, sim, page):
-    from trackli.atlassian import connections
+    from trackli import connections
     from trackli.simulator import ME, ME_API_TOKEN
 
     conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
@@ -207,7 +217,7 @@ def test_changes_from_another_tab_appear_within_ten_seconds(ctx, user_id, app_se
     goto(page, app_server, "/pending", "Pending")
     page.get_by_text("Pending 30").wait_for()
     with ctx.session() as s:  # another tab (or the worker) approves three tasks
-        sync.approve(s, user_id, [p.id for p in sync.list_pending(s, user_id)[:3]])
+        queue.approve(s, user_id, [p.id for p in queue.list_pending(s, user_id)[:3]])
     started = time.monotonic()
     page.get_by_text("Pending 27").wait_for(timeout=10000)
     assert time.monotonic() - started < 10

@@ -15,10 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PG_URL, oauth_connect, point_at
-from trackli import board, sync
-from trackli.atlassian import connections
+from trackli import board, completion, connections, queue, sync
 from trackli.atlassian.client import RetryPolicy
-from trackli.models import AtlassianConnection, OutboxEntry, PendingTask, SyncRun, Task
+from trackli.models import AtlassianConnection, OutboxEntry, PendingTask, SyncRun, Card
 from trackli.simulator import ME, ME_API_TOKEN, Simulator
 
 FAST = RetryPolicy(tries=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.1)
@@ -76,9 +75,9 @@ def test_500_tasks_over_repeated_faulty_syncs_end_exact(ctx, user_id, big_sim):
         sync_until_ok(ctx, conn)
         if round_ == 1:
             with ctx.session() as s:
-                ids = [p.id for p in sync.list_pending(s, user_id)[:10]]
-                sync.dismiss(s, user_id, ids)
-                dismissed = {p.confluence_task_id for p in sync.list_pending(s, user_id, "dismissed")}
+                ids = [p.id for p in queue.list_pending(s, user_id)[:10]]
+                queue.dismiss(s, user_id, ids)
+                dismissed = {p.confluence_task_id for p in queue.list_pending(s, user_id, "dismissed")}
     expected = mine_upstream(sim)
     with ctx.session() as s:
         rows = s.execute(select(PendingTask.confluence_task_id, PendingTask.status, PendingTask.task_title)).all()
@@ -96,18 +95,18 @@ def test_500_tasks_over_repeated_faulty_syncs_end_exact(ctx, user_id, big_sim):
 def test_200_completions_under_faults_each_settled_put_sent_once(ctx, user_id, big_sim, monkeypatch):
     sim = big_sim
     fast_timeouts(ctx)
-    monkeypatch.setattr(sync, "outbox_backoff", lambda attempts: dt.timedelta(0))
+    monkeypatch.setattr(completion, "backoff", lambda attempts: dt.timedelta(0))
     conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
     sync_until_ok(ctx, conn)
     with ctx.session() as s:
-        cards = sync.approve(s, user_id, [p.id for p in sync.list_pending(s, user_id)[:200]])
+        cards = queue.approve(s, user_id, [p.id for p in queue.list_pending(s, user_id)[:200]])
         for card in cards:
             board.move_card(s, user_id, card.id, "done")
     remote = {c.id: c.confluence_task_id for c in cards}
     faulty(sim)
     sim.state.reset_log()
     for _ in range(60):
-        sync.drain(ctx, retry=FAST)
+        completion.drain(ctx, retry=FAST)
         with ctx.session() as s:
             left = s.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.state.in_(("pending", "sending"))))
         if not left:
@@ -117,7 +116,7 @@ def test_200_completions_under_faults_each_settled_put_sent_once(ctx, user_id, b
     ok_puts = Counter(r["path"].rsplit("/", 1)[1] for r in sim.state.api_requests("PUT task") if r.get("status") == 200)
     assert set(ok_puts) == set(remote.values()) and set(ok_puts.values()) == {1}
     with ctx.session() as s:
-        assert set(s.scalars(select(Task.sync_state))) == {"synced"}
+        assert set(s.scalars(select(Card.sync_state))) == {"synced"}
         assert s.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.state == "failed")) == 0
 
 
@@ -167,7 +166,7 @@ def test_worker_killed_mid_sync_and_mid_drain_loses_and_doubles_nothing(ctx, use
 
     # Mid-drain: 150 completions, a worker killed while sending them.
     with ctx.session() as s:
-        cards = sync.approve(s, user_id, [p.id for p in sync.list_pending(s, user_id)[:150]])
+        cards = queue.approve(s, user_id, [p.id for p in queue.list_pending(s, user_id)[:150]])
         for card in cards:
             board.move_card(s, user_id, card.id, "done")
     sim.state.knobs.latency_ms = 60
@@ -186,8 +185,8 @@ def test_worker_killed_mid_sync_and_mid_drain_loses_and_doubles_nothing(ctx, use
         worker.wait(20)
     assert all(sim.state.tasks[c.confluence_task_id].status == "complete" for c in cards)
     with ctx.session() as s:
-        assert set(s.scalars(select(Task.sync_state))) == {"synced"}
-        assert s.scalar(select(func.count()).select_from(Task)) == 150
+        assert set(s.scalars(select(Card.sync_state))) == {"synced"}
+        assert s.scalar(select(func.count()).select_from(Card)) == 150
     ok_puts = Counter(r["path"] for r in sim.state.api_requests("PUT task") if r.get("status") == 200)
     assert len(ok_puts) == 150 and max(ok_puts.values()) <= 2  # at most the entries in flight at the kill, resent
 
@@ -246,7 +245,7 @@ def test_refresh_token_revoked_mid_sync_ends_in_reconnect_with_nothing_lost(ctx,
     sim, sim_ctx, conn = big_sim, ctx, oauth_1500
     sync.sync_connection(sim_ctx, conn)
     with sim_ctx.session() as s:
-        cards = sync.approve(s, user_id, [p.id for p in sync.list_pending(s, user_id)[:5]])
+        cards = queue.approve(s, user_id, [p.id for p in queue.list_pending(s, user_id)[:5]])
         for card in cards:
             board.move_card(s, user_id, card.id, "done")
     before = count(sim_ctx, PendingTask, PendingTask.status == "pending")
@@ -263,10 +262,10 @@ def test_refresh_token_revoked_mid_sync_ends_in_reconnect_with_nothing_lost(ctx,
         stored = s.get(AtlassianConnection, conn)
         assert stored.status == "needs_reconnect"
     assert count(sim_ctx, PendingTask, PendingTask.status == "pending") == before  # the failed fetch removed nothing
-    drained = sync.drain(sim_ctx)
+    drained = completion.drain(sim_ctx)
     assert drained.failed == 5 and all(sim.state.tasks[c.confluence_task_id].status == "incomplete" for c in cards)
 
     oauth_connect(sim_ctx, user_id, sim)  # the person reconnects: the waiting completions go out
-    assert sync.drain(sim_ctx).sent == 5
+    assert completion.drain(sim_ctx).sent == 5
     assert all(sim.state.tasks[c.confluence_task_id].status == "complete" for c in cards)
     assert sync.sync_connection(sim_ctx, conn).gone == 1

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import oauth_connect, point_at
-from trackli import board, sync
-from trackli.atlassian import connections
-from trackli.models import AtlassianConnection, Task
+from trackli import board, completion, connections, queue, sync
+from trackli.models import AtlassianConnection, Card
 from trackli.simulator import ME, ME_API_TOKEN
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -66,7 +65,7 @@ def wait_for(condition, timeout=10.0):
 
 def card_state(ctx, card_id):
     with ctx.session() as s:
-        return s.get(Task, card_id).sync_state
+        return s.get(Card, card_id).sync_state
 
 
 def synced(ctx, user_id, sim) -> int:
@@ -138,7 +137,7 @@ def test_grid_edits_are_saved_and_approve_selected_makes_cards(ctx, user_id, sim
     at.run()
     no_exceptions(at)
     with ctx.session() as s:
-        [row] = [r for r in sync.list_pending(s, user_id) if r.id == ids[0]]
+        [row] = [r for r in queue.list_pending(s, user_id) if r.id == ids[0]]
     assert (row.title, str(row.due_date), row.project) == ("Edited in the grid", "2027-01-31", "Ops")
     assert set(row.edited_fields) == {"title", "due_date", "project"}
     button(at, "Approve selected").click().run()
@@ -157,7 +156,7 @@ def test_invalid_grid_edit_shows_an_error_and_keeps_the_old_value(ctx, user_id, 
     at.run()
     assert "must not be empty" in at.error[0].value
     with ctx.session() as s:
-        assert [r.title for r in sync.list_pending(s, user_id) if r.id == first][0].strip()
+        assert [r.title for r in queue.list_pending(s, user_id) if r.id == first][0].strip()
 
 
 def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
@@ -173,14 +172,14 @@ def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
     button(at, "Approve all").click().run()
     assert "30 card(s) added" in at.success[0].value
     with ctx.session() as s:
-        assert sync.pending_count(s, user_id) == 0
+        assert queue.pending_count(s, user_id) == 0
 
 
 def test_board_shows_cards_literally_and_moves_them_with_completion_sync(ctx, user_id, sim_env):
     synced(ctx, user_id, sim_env)
     with ctx.session() as s:
-        sync.approve(s, user_id, all_pending=True)
-        hostile = s.scalar(select(Task).where(Task.title == HOSTILE))
+        queue.approve(s, user_id, all_pending=True)
+        hostile = s.scalar(select(Card).where(Card.title == HOSTILE))
     at = open_page("board")
     no_exceptions(at)
     rendered = texts(at)
@@ -188,7 +187,7 @@ def test_board_shows_cards_literally_and_moves_them_with_completion_sync(ctx, us
     at.selectbox(key=f"move_{hostile.id}").select("done").run()
     no_exceptions(at)
     with ctx.session() as s:
-        card = s.get(Task, hostile.id)
+        card = s.get(Card, hostile.id)
         assert card.status == "done" and card.sync_state in ("waiting", "synced")
     wait_for(lambda: sim_env.state.tasks[hostile.confluence_task_id].status == "complete")  # the page's drain thread
     wait_for(lambda: card_state(ctx, hostile.id) == "synced")
@@ -213,12 +212,12 @@ def test_board_add_card_and_project_filter(ctx, user_id):
 def test_failed_and_conflicting_cards_offer_their_fixes(ctx, user_id, sim_env):
     synced(ctx, user_id, sim_env)
     with ctx.session() as s:
-        cards = sync.approve(s, user_id, [r.id for r in sync.list_pending(s, user_id)[:2]])
+        cards = queue.approve(s, user_id, [r.id for r in queue.list_pending(s, user_id)[:2]])
         for c in cards:
             board.move_card(s, user_id, c.id, "done")
     failing = cards[0]
     sim_env.state.tasks[failing.confluence_task_id].editable_by = {"nobody"}
-    sync.drain(ctx)
+    completion.drain(ctx)
     sim_env.state.update_task(cards[1].confluence_task_id, status="incomplete")
     sync.sync_connection(ctx, cards[1].connection_id)
     at = open_page("board")
@@ -231,7 +230,7 @@ def test_failed_and_conflicting_cards_offer_their_fixes(ctx, user_id, sim_env):
     wait_for(lambda: card_state(ctx, failing.id) == "synced")
     assert sim_env.state.tasks[failing.confluence_task_id].status == "complete"
     with ctx.session() as s:
-        assert s.get(Task, cards[1].id).status == "todo"
+        assert s.get(Card, cards[1].id).status == "todo"
 
 
 def test_oauth_callback_on_the_connect_page_and_its_replay(ctx, user_id, sim_env):
@@ -329,15 +328,24 @@ def test_no_secret_on_any_page_after_a_full_flow(ctx, user_id, sim_env):
     conn = oauth_connect(ctx, user_id, sim_env)
     synced(ctx, user_id, sim_env)
     sync.sync_connection(ctx, conn)
+    with ctx.session() as s:
+        queue.approve(s, user_id, [r.id for r in queue.list_pending(s, user_id)[:3]])
     secrets = {ME_API_TOKEN, sim_env.state.client_secret} | set(sim_env.state.access_tokens) | set(sim_env.state.refresh_tokens)
-    for page in (None, "pending", "board", "connect", "audit", "diagnostics"):
+    # Each page must show its real content, or a page that failed to render would pass for want of text.
+    expected = {None: "Waiting for approval", "pending": "Edits to title, due date and project",
+                "board": "Confluence page", "connect": "Granted scopes", "audit": "Details",
+                "diagnostics": "Live probe"}
+    for page, marker in expected.items():
         at = open_page(page)
         if page == "diagnostics":
             for b in [b for b in at.button if b.label == "Run live probe"]:
                 b.click()
             at.run()
         no_exceptions(at)
-        shown = texts(at) + "".join(str(d.value.to_dict()) for d in at.dataframe) + str(at.get("json"))
+        shown = (texts(at) + "".join(str(h.value) for h in at.subheader)
+                 + "".join(str(m.label) for m in at.metric) + "".join(str(d.value.to_dict()) for d in at.dataframe)
+                 + str(at.get("json")))
+        assert marker in shown, f"{page or 'home'} did not render its content"
         for secret in secrets:
             assert secret not in shown, f"a secret is shown on {page or 'home'}"
 
@@ -354,7 +362,8 @@ def test_teams_mode_gates_every_page_and_scopes_data_to_the_signed_in_person(ctx
         at.run()
         no_exceptions(at)
         assert [b.label for b in at.button] == ["Sign in"], page
-        assert not at.title or at.title[0].value == "Trackli"
+        assert [t.value for t in at.title] == ["Trackli"], page
+        assert "Sign in to see your Confluence tasks" in texts(at), page
         at.user = {"is_logged_in": True, "email": "ann@example.com", "name": "Ann"}  # signed in
         at.run()
         no_exceptions(at)
@@ -364,7 +373,7 @@ def test_teams_mode_gates_every_page_and_scopes_data_to_the_signed_in_person(ctx
     with ctx.session() as s:
         from trackli import users
         ann = users.get_by_email(s, "ann@example.com")
-        assert ann is not None and sync.list_pending(s, ann.id) == []
+        assert ann is not None and queue.list_pending(s, ann.id) == []
 
 
 def test_several_sites_on_the_callback_ask_the_person_to_choose(ctx, user_id, sim_env):
@@ -388,7 +397,7 @@ def test_several_sites_on_the_callback_ask_the_person_to_choose(ctx, user_id, si
 def test_queue_filters_by_space_due_date_and_text(ctx, user_id, sim_env):
     synced(ctx, user_id, sim_env)
     with ctx.session() as s:
-        everything = sync.list_pending(s, user_id)
+        everything = queue.list_pending(s, user_id)
     at = open_page("pending")
     assert len(at.data_editor[0].value) == 30
     space = sorted({r.space_key for r in everything})[0]

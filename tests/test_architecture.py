@@ -1,0 +1,69 @@
+"""The shape ARCHITECTURE.md promises, checked on the source: no import cycle in trackli/, the Atlassian
+package is transport only, and only trackli/ui/ imports Streamlit."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "trackli"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports_of(name: str) -> set[str]:
+    """Every trackli module `name` imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return {m for m in found if m in MODULES and m != name}
+
+
+def graph() -> dict[str, set[str]]:
+    edges = {name: imports_of(name) for name in MODULES}
+    # Importing a submodule runs its package's __init__ first: that is not an edge of the package's own.
+    return {name: {m for m in deps if not name.startswith(m + ".")} for name, deps in edges.items()}
+
+
+def test_no_import_cycle_in_trackli():
+    edges, state, cycles = graph(), {}, []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for name in sorted(edges):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_the_atlassian_package_is_transport_only():
+    for name in (m for m in MODULES if m.startswith("trackli.atlassian")):
+        outside = {m for m in imports_of(name) if not m.startswith("trackli.atlassian")}
+        assert outside <= {"trackli.errors", "trackli.config"}, name
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if not m.startswith("trackli.ui")))
+def test_only_the_ui_package_imports_streamlit(name):
+    tree = ast.parse(MODULES[name].read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in imported if m == "streamlit" or m.startswith("streamlit.")}, name
