@@ -21,34 +21,55 @@ def tidy(text: str) -> str:
     return WHITESPACE.sub(" ", CONTROL.sub("", text)).strip()
 
 
-def _adf_text(node: Any, out: list[str]) -> None:
-    if isinstance(node, list):
-        for child in node:
-            _adf_text(child, out)
-        return
-    if not isinstance(node, dict):
-        return
-    kind = node.get("type")
-    if kind in SKIP_ADF:
-        out.append(" ")
-        return
-    found = node.get("attrs")
-    attrs: dict[str, Any] = found if isinstance(found, dict) else {}
-    if kind == "text":
-        out.append(str(node.get("text", "")))
-    elif kind == "hardBreak":
-        out.append(" ")
-    elif kind == "emoji":
-        out.append(str(attrs.get("text") or attrs.get("shortName") or ""))
-    elif kind in ("inlineCard", "blockCard"):
-        out.append(str(attrs.get("url") or ""))
-    elif kind == "status":
-        out.append(str(attrs.get("text") or ""))
-    content = node.get("content")
-    if content:
-        _adf_text(content, out)
-        if kind in ("paragraph", "heading", "listItem", "taskItem"):
+MAX_ADF_DEPTH = 100  # deeper nodes are not text a person wrote; they are skipped, never recursed into
+MAX_ADF_NODES = 20_000
+
+
+def _adf_text(root: Any, out: list[str]) -> None:
+    """The text of an ADF tree, walked without recursion (an upstream body may nest without end)."""
+    stack: list[tuple[Any, int, bool]] = [(root, 0, False)]  # (node, depth, closing a block)
+    visited = 0
+    while stack and visited < MAX_ADF_NODES:
+        node, depth, closing = stack.pop()
+        visited += 1
+        if closing:
             out.append(" ")
+            continue
+        if depth > MAX_ADF_DEPTH:
+            continue
+        if isinstance(node, list):
+            stack.extend((child, depth + 1, False) for child in reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("type")
+        if not isinstance(kind, str):
+            kind = ""
+        if kind in SKIP_ADF:
+            out.append(" ")
+            continue
+        found = node.get("attrs")
+        attrs: dict[str, Any] = found if isinstance(found, dict) else {}
+        if kind == "text":
+            text = node.get("text", "")
+            out.append(text if isinstance(text, str) else "")
+        elif kind == "hardBreak":
+            out.append(" ")
+        elif kind == "emoji":
+            out.append(_str(attrs.get("text")) or _str(attrs.get("shortName")))
+        elif kind in ("inlineCard", "blockCard"):
+            out.append(_str(attrs.get("url")))
+        elif kind == "status":
+            out.append(_str(attrs.get("text")))
+        content = node.get("content")
+        if content:
+            if kind in ("paragraph", "heading", "listItem", "taskItem"):
+                stack.append((None, depth, True))
+            stack.append((content, depth + 1, False))
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def title_from_adf(value: Any) -> str:
@@ -58,6 +79,8 @@ def title_from_adf(value: Any) -> str:
             value = json.loads(value)
         except json.JSONDecodeError:
             return tidy(value)
+        except RecursionError:  # nested deeper than any document a person writes
+            return ""
     out: list[str] = []
     _adf_text(value, out)
     return tidy("".join(out))

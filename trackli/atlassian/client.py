@@ -8,17 +8,19 @@ mapping in one place (`_send`). Credentials are injected: a Bearer token under t
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
 import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Literal, Protocol, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from trackli.atlassian import scopes
-from trackli.atlassian.body import title_from_body, tidy
+from trackli.atlassian.body import CONTROL, title_from_body, tidy
 from trackli.atlassian.errors import (
     AtlassianError,
     MissingScope,
@@ -26,13 +28,15 @@ from trackli.atlassian.errors import (
     ReconnectRequired,
     RemoteError,
 )
-from trackli.atlassian.transport import Method, RetryPolicy, Transport, TransportStats, excerpt, json_of
+from trackli.atlassian.transport import Method, RetryPolicy, Transport, TransportStats, json_of
 
 __all__ = ["API", "MAX_BATCH", "ConfluenceClient", "ConfluenceTask", "Credentials", "Enrichment", "ProbeResult",
            "RetryPolicy", "StaticCredentials", "chunks", "gateway_root"]
 
 API = "/wiki/api/v2"
 MAX_BATCH = 250
+MAX_PAGES = 2000  # 500,000 results at 250 a page: far past anyone's tasks, short of forever
+MAX_FIELD = 4000  # longest upstream text kept from one field before Trackli cuts it to its column
 RemoteStatus = Literal["complete", "incomplete"]
 
 
@@ -100,7 +104,58 @@ def due_date_of(value: Any) -> dt.date | None:
 
 
 def _id(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+    """An id from upstream: a string or a whole number, without control characters; anything else is no id."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = CONTROL.sub("", str(value)).strip()[:MAX_FIELD]
+    return text or None
+
+
+def clean(value: Any) -> str:
+    """Upstream text as Trackli keeps it: a string, no control characters, bounded in length."""
+    return tidy(value[:MAX_FIELD]) if isinstance(value, str) else ""
+
+
+def site_path(value: Any) -> str | None:
+    """A site-relative path from upstream (`_links.webui`), or None if it could lead anywhere else."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or len(value) > MAX_FIELD:
+        return None
+    if CONTROL.search(value) or any(c in value for c in "\\\t\n\r") or ".." in unquote(value).split("?")[0]:
+        return None
+    return value
+
+
+def _port(parts: Any) -> int | None:
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is not a number
+        return -1
+
+
+def inside_root(root: str, link: str) -> str | None:
+    """`link` (site-relative, or absolute) as an absolute URL under `root` (same scheme, host, port and
+    path prefix), or None when it would leave the connection's site."""
+    root = root.rstrip("/")
+    if not isinstance(link, str) or len(link) > MAX_FIELD or CONTROL.search(link) or any(c in link for c in "\\\t\n\r"):
+        return None
+    url = root + link if link.startswith("/") and not link.startswith("//") else link
+    base, target = urlsplit(root), urlsplit(url)
+    if (target.scheme, (target.hostname or "").lower(), _port(target)) != (base.scheme, (base.hostname or "").lower(), _port(base)):
+        return None
+    if target.username or target.password or "%2e" in target.path.lower():
+        return None
+    path, prefix = posixpath.normpath(unquote(target.path) or "/"), base.path.rstrip("/")
+    if prefix and path != prefix and not path.startswith(prefix + "/"):
+        return None
+    return url
+
+
+def _status(value: Any) -> RemoteStatus | None:
+    if value == "complete":
+        return "complete"
+    if value == "incomplete":
+        return "incomplete"
+    return None
 
 
 @dataclass(frozen=True)
@@ -110,7 +165,7 @@ class ConfluenceTask:
     space_id: str | None
     page_id: str | None
     blogpost_id: str | None
-    status: str | None
+    status: RemoteStatus | None
     title: str
     due_date: dt.date | None
     assigned_to: str | None
@@ -123,12 +178,12 @@ class ConfluenceTask:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ConfluenceTask":
         return cls(
-            id=str(data.get("id", "")),
+            id=_id(data.get("id")) or "",
             local_id=_id(data.get("localId")),
             space_id=_id(data.get("spaceId")),
             page_id=_id(data.get("pageId")),
             blogpost_id=_id(data.get("blogPostId")),
-            status=data.get("status") if data.get("status") in ("complete", "incomplete") else None,
+            status=_status(data.get("status")),
             title=title_from_body(data.get("body")),
             due_date=due_date_of(data.get("dueAt")),
             assigned_to=_id(data.get("assignedTo")),
@@ -231,10 +286,17 @@ class ConfluenceClient:
     # -- transport --
 
     def url(self, path: str) -> str:
-        """A site-relative path (`/wiki/...`) or an absolute URL, as an absolute URL under our root."""
-        if path.startswith(("http://", "https://")):
-            return path
+        """A path of ours (`/wiki/...`) as an absolute URL under the connection's root."""
         return self.credentials.root.rstrip("/") + (path if path.startswith("/") else "/" + path)
+
+    def follow(self, link: str) -> str:
+        """A link from upstream (a next page) as a URL to request: only inside the connection's own site."""
+        url = inside_root(self.credentials.root, link)
+        if url is None:
+            shown = link[:80] if isinstance(link, str) else type(link).__name__
+            raise RemoteError(f"Atlassian sent a link outside this connection's site ({CONTROL.sub('', shown)!r}); "
+                              "it was not followed and nothing was sent to it")
+        return url
 
     def send(
         self, operation: str, method: Method, url: str, *, params: dict[str, Any] | None = None,
@@ -251,8 +313,10 @@ class ConfluenceClient:
 
             response = self.transport.send(method, url, params=params, json_body=json_body, header_source=auth)
             status = response.status_code
-            if status < 400:
+            if status < 300:
                 return response
+            if status < 400:
+                raise RemoteError("Atlassian answered with a redirect, which Trackli does not follow", status)
             if status == 401:
                 if _is_scope_failure(response):
                     op = scopes.OPERATIONS.get(operation)
@@ -268,10 +332,10 @@ class ConfluenceClient:
                 raise ReconnectRequired("Atlassian refused the access token even after a refresh (401)")
             if status == 404:
                 raise NotFoundOrNoPermission(what)
-            raise RemoteError("Atlassian refused the request", status, excerpt(response))
+            raise RemoteError("Atlassian refused the request", status, self.transport.excerpt(response))
 
     def get_json(self, operation: str, url: str, *, params: dict[str, Any] | None = None, what: str = "the resource") -> Any:
-        return json_of(self.send(operation, "GET", url, params=params, what=what))
+        return json_of(self.send(operation, "GET", url, params=params, what=what), self.transport.redact)
 
     def paged(self, operation: str, path: str, params: dict[str, Any]) -> "Paged":
         return Paged(self, operation, self.url(API + path), params)
@@ -300,7 +364,8 @@ class ConfluenceClient:
         completed: set[str] = set()
         for batch in chunks(sorted(set(task_ids))):
             for item in self.paged("list_tasks", "/tasks", {"task-id": ",".join(batch), "status": "complete", "limit": MAX_BATCH}):
-                completed.add(str(item.get("id")))
+                if item.get("status") == "complete" and _id(item.get("id")) in batch:
+                    completed.add(str(item["id"]))
         return completed
 
     def set_task_status(self, task_id: str, status: RemoteStatus) -> ConfluenceTask:
@@ -311,22 +376,23 @@ class ConfluenceClient:
             "update_task", "PUT", self.url(f"{API}/tasks/{int(task_id)}"),
             json_body={"status": status}, what=f"Confluence task {task_id}",
         )
-        return ConfluenceTask.from_json(json_of(response))
+        return ConfluenceTask.from_json(json_of(response, self.transport.redact))
 
     def _content(self, operation: str, path: str, ids: Iterable[str]) -> dict[str, ContentInfo]:
         found: dict[str, ContentInfo] = {}
         for batch in chunks(sorted({str(i) for i in ids if i})):
             for item in self.paged(operation, path, {"id": ",".join(batch), "limit": MAX_BATCH}):
                 links = item.get("_links")
-                webui = links.get("webui") if isinstance(links, dict) else None
-                info = ContentInfo(
-                    id=str(item.get("id")),
-                    title=tidy(str(item.get("title") or "")),
+                content_id = _id(item.get("id"))
+                if content_id is None:
+                    continue
+                found[content_id] = ContentInfo(
+                    id=content_id,
+                    title=clean(item.get("title")),
                     space_id=_id(item.get("spaceId")),
-                    status=item.get("status"),
-                    webui=webui if isinstance(webui, str) else None,
+                    status=_id(item.get("status")),
+                    webui=site_path(links.get("webui")) if isinstance(links, dict) else None,
                 )
-                found[info.id] = info
         return found
 
     def get_pages(self, ids: Iterable[str]) -> dict[str, ContentInfo]:
@@ -340,8 +406,9 @@ class ConfluenceClient:
         found: dict[str, SpaceInfo] = {}
         for batch in chunks(sorted({str(i) for i in ids if i})):
             for item in self.paged("list_spaces", "/spaces", {"ids": ",".join(batch), "limit": MAX_BATCH}):
-                info = SpaceInfo(id=str(item.get("id")), key=str(item.get("key") or ""), name=tidy(str(item.get("name") or "")))
-                found[info.id] = info
+                space_id = _id(item.get("id"))
+                if space_id is not None:
+                    found[space_id] = SpaceInfo(id=space_id, key=clean(item.get("key")), name=clean(item.get("name")))
         return found
 
     def lookups(self) -> "Lookups":
@@ -356,12 +423,12 @@ class ConfluenceClient:
             data = self.get_json("me", f"{api_url.rstrip('/')}/me", what="your Atlassian account")
             if not isinstance(data, dict):
                 raise RemoteError("Atlassian did not say who this account is")
-            return Account(str(data.get("account_id") or ""), _text(data.get("email")), _text(data.get("name")))
+            return Account(_id(data.get("account_id")) or "", _text(data.get("email")), _text(data.get("name")))
         data = self.get_json("me", self.url("/wiki/rest/api/user/current"), what="your Atlassian account")
-        if not isinstance(data, dict) or not data.get("accountId"):
+        account_id = _id(data.get("accountId")) if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not account_id:
             raise RemoteError("the site did not say who this account is; is the site URL a Confluence site?")
-        return Account(str(data["accountId"]), _text(data.get("email")),
-                       _text(data.get("displayName") or data.get("publicName")))
+        return Account(account_id, _text(data.get("email")), _text(data.get("displayName") or data.get("publicName")))
 
     def probe(self, account_id: str) -> list[ProbeResult]:
         """Try each API Trackli uses once: list tasks, pages and spaces; then re-send one task's own
@@ -376,7 +443,7 @@ class ConfluenceClient:
             started = time.perf_counter()
             try:
                 response = self.send(operation, "GET", self.url(API + path), params=params)
-                data = json_of(response)
+                data = json_of(response, self.transport.redact)
             except AtlassianError as exc:
                 results.append(_failed_probe(name, "GET", started, exc))
                 continue
@@ -413,7 +480,7 @@ def _failed_probe(name: str, method: str, started: float, exc: AtlassianError) -
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return clean(value) or None
 
 
 def _is_scope_failure(response: httpx.Response) -> bool:
@@ -474,8 +541,10 @@ class Lookups:
 class Paged:
     """Iterate the `results` of a v2 list endpoint, following `Link: rel="next"` or `_links.next`."""
 
-    def __init__(self, client: ConfluenceClient, operation: str, url: str, params: dict[str, Any]):
+    def __init__(self, client: ConfluenceClient, operation: str, url: str, params: dict[str, Any],
+                 max_pages: int = MAX_PAGES):
         self.client, self.operation, self.url, self.params = client, operation, url, params
+        self.max_pages = max_pages
 
     def prefetched(self, depth: int = 2) -> Iterator[list[dict[str, Any]]]:
         """`pages()` with the next request already in flight while the caller works on this one."""
@@ -513,24 +582,48 @@ class Paged:
             worker.join(timeout=5)
 
     def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Each page's results. A page that is not a JSON object with a list of results, a malformed
+        or foreign next link, a repeated cursor or more than `max_pages` pages fail the listing."""
         url: str | None = self.url
         params: dict[str, Any] | None = self.params
         seen: set[str] = set()
         while url:
+            if len(seen) >= self.max_pages:
+                raise RemoteError(f"Atlassian kept sending next pages past {self.max_pages}; the listing was stopped")
+            seen.add(url)
             response = self.client.send(self.operation, "GET", url, params=params)
-            data = json_of(response)
-            if not isinstance(data, dict):
-                raise RemoteError("Atlassian sent an unexpected response shape", response.status_code)
-            results = data.get("results")
-            yield [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
-            nxt = response.links.get("next", {}).get("url") or (data.get("_links") or {}).get("next")
-            url = self.client.url(nxt) if nxt else None
+            data = json_of(response, self.client.transport.redact)
+            results = data.get("results") if isinstance(data, dict) else None
+            if not isinstance(results, list):
+                raise RemoteError("Atlassian sent a page that is not a list of results", response.status_code)
+            yield [r for r in results if isinstance(r, dict)]
+            nxt = _next_link(response, data)
+            url = self.client.follow(nxt) if nxt else None
             params = None  # the next link carries every parameter
             if url in seen:  # a server bug must not spin forever
                 raise RemoteError("Atlassian returned the same next page twice")
-            if url:
-                seen.add(url)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
             yield from page
+
+
+def _next_link(response: httpx.Response, data: dict[str, Any]) -> str | None:
+    """The next page's link, from the `Link` header or `_links.next`; a malformed one is an error."""
+    try:
+        header = response.links.get("next", {}).get("url")
+    except Exception:  # an unparsable Link header
+        header = None
+    if header:
+        return str(header)
+    links = data.get("_links")
+    if links is None:
+        return None
+    if not isinstance(links, dict):
+        raise RemoteError("Atlassian sent a page whose _links is not an object")
+    nxt = links.get("next")
+    if nxt is None or nxt == "":
+        return None
+    if not isinstance(nxt, str):
+        raise RemoteError("Atlassian sent a page whose next link is not text")
+    return nxt

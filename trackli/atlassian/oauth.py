@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
+from trackli.atlassian.client import clean
 from trackli.atlassian.errors import ReconnectRequired, RemoteError
 from trackli.atlassian.scopes import PRODUCT_SCOPES
-from trackli.atlassian.transport import Transport, excerpt
+from trackli.atlassian.transport import Transport
 from trackli.config import Settings
 
 
@@ -64,10 +65,11 @@ def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = PROD
 
 def _token_request(transport: Transport, settings: Settings, body: dict[str, Any]) -> TokenSet:
     # Safe to repeat on a transient failure: a rotated refresh token may be reused within Atlassian's leeway.
+    transport.keep_secret(*(str(v) for k, v in body.items() if k in ("client_secret", "code", "refresh_token", "code_verifier")))
     response = transport.send("POST", f"{settings.atlassian_auth_url}/oauth/token", json_body=body)
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         data = {}
     if response.status_code >= 400:
         error = data.get("error") if isinstance(data, dict) else None
@@ -76,7 +78,7 @@ def _token_request(transport: Transport, settings: Settings, body: dict[str, Any
         if error == "invalid_client":
             raise RemoteError("Atlassian does not recognise the app's client id and secret: check ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET",
                               response.status_code)
-        raise RemoteError("Atlassian's token endpoint refused the request", response.status_code, excerpt(response))
+        raise RemoteError("Atlassian's token endpoint refused the request", response.status_code, transport.excerpt(response))
     return TokenSet.from_response(data)
 
 
@@ -103,14 +105,33 @@ def accessible_resources(transport: Transport, settings: Settings, access_token:
     response = transport.send("GET", f"{settings.atlassian_api_url}/oauth/token/accessible-resources",
                               headers={"Authorization": f"Bearer {access_token}"})
     if response.status_code >= 400:
-        raise RemoteError("Atlassian would not list the sites this grant reaches", response.status_code, excerpt(response))
+        raise RemoteError("Atlassian would not list the sites this grant reaches", response.status_code, transport.excerpt(response))
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RemoteError("Atlassian sent a site list that is not JSON") from None
     sites = []
     for item in data if isinstance(data, list) else []:
-        if isinstance(item, dict) and item.get("id") and item.get("url"):
-            sites.append(Site(str(item["id"]), str(item.get("name") or item["url"]), str(item["url"]).rstrip("/"),
-                              tuple(item.get("scopes") or ())))
+        if not isinstance(item, dict):
+            continue
+        cloud_id, url = clean(item.get("id")), site_url(item.get("url"), settings)
+        if cloud_id and url:  # a site whose address is not a plain https URL is never stored or linked
+            scopes = item.get("scopes")
+            sites.append(Site(cloud_id, clean(item.get("name")) or url, url,
+                              tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else ()))
     return sites
+
+
+def site_url(value: Any, settings: Settings) -> str | None:
+    """A site address from upstream, if it is https (or the configured API's own origin, as the
+    simulator is) and carries no user name, password, query or fragment."""
+    if not isinstance(value, str) or clean(value) != value.strip() or len(value) > 500:
+        return None
+    parts = urlsplit(value.strip().rstrip("/"))
+    api = urlsplit(settings.atlassian_api_url)
+    same_as_api = (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
+    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        return None
+    if parts.scheme != "https" and not same_as_api:
+        return None
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -8,7 +8,9 @@ response for the caller to read.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import math
 import random
 import re
 import threading
@@ -28,6 +30,8 @@ RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-NearLimit",
     "RateLimit-Reason", "Retry-After",
 )
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024  # a page of 250 tasks with bodies is well under 1 MB
+RESPONSE_DEADLINE_S = 60.0  # one response, headers to last byte (the timeout alone is per read)
 TAGS = re.compile(r"<[^>]+>")
 SECRETISH = re.compile(r"(Bearer|Basic)\s+\S+|\b[A-Za-z0-9_\-]{40,}\b")
 
@@ -65,14 +69,49 @@ class TransportStats:
 
 
 class Transport:
-    """An `httpx.Client` (injected, or owned and closed here) with Trackli's retry policy."""
+    """An `httpx.Client` (injected, or owned and closed here) with Trackli's retry policy and bounds.
 
-    def __init__(self, http: httpx.Client | None = None, *, retry: RetryPolicy | None = None, timeout: float = 20.0):
+    Every response is read as a stream and cut off past `max_bytes` or `response_deadline_s`; a
+    `deadline` (a `time.monotonic()` value) bounds all the work of one job, waits included; and
+    `on_activity` is called before every try and every wait (a sync's heartbeat).
+    """
+
+    def __init__(self, http: httpx.Client | None = None, *, retry: RetryPolicy | None = None, timeout: float = 20.0,
+                 max_bytes: int = MAX_RESPONSE_BYTES, response_deadline_s: float = RESPONSE_DEADLINE_S):
         self.http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
         self.owns_http = http is None
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.response_deadline_s = response_deadline_s
+        self.deadline: float | None = None
+        self.on_activity: Callable[[], None] | None = None
         self.stats = TransportStats()
+        self.secrets: set[str] = set()  # credentials sent through here: never repeated in an error message
+
+    def keep_secret(self, *values: str | None) -> None:
+        for value in values:
+            if value and len(value) >= 4:
+                self.secrets.add(value)
+
+    def _keep_authorization(self, header: str) -> None:
+        scheme, _, value = header.partition(" ")
+        self.keep_secret(value)
+        if scheme.lower() == "basic":
+            try:
+                pair = base64.b64decode(value, validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                return
+            self.keep_secret(pair, pair.partition(":")[2])
+
+    def redact(self, text: str) -> str:
+        """`text` with every credential this transport sent replaced, by value (not only by pattern)."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def excerpt(self, response: httpx.Response) -> str:
+        return excerpt(response, redact=self.redact)
 
     def close(self) -> None:
         if self.owns_http:
@@ -92,10 +131,14 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
+            self._check_deadline()
+            if self.on_activity:
+                self.on_activity()
             sent_headers = {"Accept": "application/json", **(headers or {}), **(header_source() if header_source else {})}
+            if "Authorization" in sent_headers:
+                self._keep_authorization(sent_headers["Authorization"])
             try:
-                response = self.http.request(method, url, params=params, json=json_body, headers=sent_headers,
-                                             timeout=self.timeout)
+                response = self._bounded(method, url, params, json_body, sent_headers)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 self.stats.add(requests=1)
                 if attempt < policy.tries:
@@ -112,15 +155,42 @@ class Transport:
                     continue
                 if status == 429:
                     raise RateLimited(retry_after)
-                raise RemoteError("Atlassian is unavailable", status, excerpt(response), transient=True)
+                raise RemoteError("Atlassian is unavailable", status, self.excerpt(response), transient=True)
             if status in (500, 502, 504):
                 if attempt < policy.tries:
                     self.wait(policy.backoff(attempt))
                     continue
-                raise RemoteError("Atlassian kept failing", status, excerpt(response), transient=True)
+                raise RemoteError("Atlassian kept failing", status, self.excerpt(response), transient=True)
             return response
 
+    def _bounded(self, method: Method, url: str, params: dict[str, Any] | None, json_body: Any,
+                 headers: dict[str, str]) -> httpx.Response:
+        """The response, read in full but no further than `max_bytes` and `response_deadline_s`."""
+        started = time.monotonic()
+        with self.http.stream(method, url, params=params, json=json_body, headers=headers,
+                              timeout=self.timeout) as streamed:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise RemoteError(f"Atlassian sent a response larger than {self.max_bytes // (1024 * 1024)} MB; "
+                                      "it was cut off and not used", streamed.status_code)
+                if time.monotonic() - started > self.response_deadline_s:
+                    raise RemoteError(f"Atlassian took longer than {self.response_deadline_s:.0f} s to send one "
+                                      "response; it was cut off", streamed.status_code, transient=True)
+        # The body is decoded already: the rebuilt response must not decode it again.
+        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(streamed.status_code, headers=kept, content=bytes(body), request=streamed.request)
+
+    def _check_deadline(self, wait: float = 0.0) -> None:
+        if self.deadline is not None and time.monotonic() + wait > self.deadline:
+            raise RemoteError("the work ran past its time limit and was stopped; it is tried again at the next sync",
+                              transient=True)
+
     def wait(self, seconds: float) -> None:
+        self._check_deadline(seconds)
+        if self.on_activity:
+            self.on_activity()
         self.stats.add(retries=1, waited_s=seconds)
         self.retry.sleep(seconds)
 
@@ -137,27 +207,33 @@ def retry_after_s(response: httpx.Response) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def json_of(response: httpx.Response) -> Any:
+def json_of(response: httpx.Response, redact: Callable[[str], str] | None = None) -> Any:
     try:
         return response.json()
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        raise RemoteError("Atlassian sent a response that is not JSON", response.status_code, excerpt(response)) from None
+        raise RemoteError("Atlassian sent a response that is not JSON", response.status_code,
+                          excerpt(response, redact=redact)) from None
+    except RecursionError:
+        raise RemoteError("Atlassian sent JSON nested too deeply to read", response.status_code) from None
 
 
-def excerpt(response: httpx.Response, limit: int = 200) -> str:
+def excerpt(response: httpx.Response, limit: int = 200, redact: Callable[[str], str] | None = None) -> str:
     """A short, safe description of an error body (JSON errors, or text with tags stripped)."""
     try:
         data = response.json()
-    except Exception:
+    except (ValueError, RecursionError):
         data = None
     text = ""
     if isinstance(data, dict):
@@ -168,5 +244,5 @@ def excerpt(response: httpx.Response, limit: int = 200) -> str:
         text = text or str(data.get("message") or data.get("error_description") or data.get("error") or "")
     if not text:
         text = tidy(TAGS.sub(" ", response.text or ""))
-    text = SECRETISH.sub("[redacted]", text)
+    text = SECRETISH.sub("[redacted]", redact(text) if redact else text)
     return text[:limit]
