@@ -24,7 +24,7 @@ params = st.query_params.to_dict()
 if "code" in params or "error" in params:
     st.query_params.clear()  # the code must not stay in the address bar
     if "error" in params:
-        st.error(f"Atlassian did not grant access ({params['error']}). You can try again below.")
+        st.error(f"Atlassian did not grant access ({widgets.literal(params['error'][:200])}). You can try again below.")
     else:
         ok, outcome = widgets.act(lambda: connections.finish_oauth(ctx, uid, params.get("state", ""), params.get("code", "")))
         if ok and outcome:
@@ -102,7 +102,7 @@ for conn in conns:
             if conn["missing_scopes"]:
                 head.error(f"Missing scopes: {', '.join(conn['missing_scopes'])} — see Diagnostics for the fix.")
         if conn["last_error"]:
-            head.warning(conn["last_error"])
+            head.warning(widgets.literal(conn["last_error"]))
         if conn["has_token"] and actions.button("Disconnect", key=f"disconnect_{conn['id']}", icon=":material/link_off:"):
             widgets.act(lambda: connections.disconnect(ctx, uid, conn["id"]), later=True,
                         done="Disconnected. The queue, cards and unsent completions are kept for when you reconnect.")

@@ -18,14 +18,14 @@ if not conns:
     st.stop()
 
 for conn in conns:
-    st.header(f"{conn['site_name'] or conn['site_url']} · {'OAuth 2.0' if conn['kind'] == 'oauth' else 'API token'}")
+    st.header(f"{widgets.literal(conn['site_name'] or conn['site_url'])} · {'OAuth 2.0' if conn['kind'] == 'oauth' else 'API token'}")
     live = st.button("Run live probe", key=f"probe_{conn['id']}", icon=":material/network_check:",
                      help="Calls each Confluence API Trackli uses; the write check re-sends a task's own status, "
                           "so nothing changes in Confluence.")
     ok, d = widgets.act(lambda: diagnostics.diagnose(ctx, uid, conn["id"], live=live))
     if not ok or d is None:
         continue
-    (st.success if d.ok else st.error)(d.headline, icon=":material/check_circle:" if d.ok else ":material/error:")
+    (st.success if d.ok else st.error)(widgets.literal(d.headline), icon=":material/check_circle:" if d.ok else ":material/error:")
     st.dataframe(pd.DataFrame([{"check": f.check, "ok": f.ok, "detail": f.detail, "fix": f.fix or ""} for f in d.findings]),
                  hide_index=True, width="stretch")
     if d.scope_table:

@@ -25,7 +25,7 @@ if st.button("Sync now", type="primary", icon=":material/sync:"):
             widgets.flash("No Atlassian connection yet: connect one on the Connect page.", "warning")
         elif ok and results:
             failed = any(r.outcome == "failed" for r in results)
-            widgets.flash("\n\n".join(sync.summary(r) for r in results), "error" if failed else "success")
+            widgets.flash("\n\n".join(widgets.literal(sync.summary(r)) for r in results), "error" if failed else "success")
     st.rerun()  # the header's pending count and the queue show the new state
 
 queue_tab, dismissed_tab, gone_tab = st.tabs(["Waiting", "Dismissed", "Gone from Confluence"])

@@ -38,9 +38,21 @@ def test_postgres_url_gets_the_psycopg3_driver(tmp_path):
         ("ATLASSIAN_API_URL", "ftp://api", "must be an http(s) URL"),
         ("ATLASSIAN_AUTH_URL", "not a url", "must be an http(s) URL"),
         ("ATLASSIAN_REDIRECT_URI", "callback", "must be an http(s) URL"),
-        ("TRACKLI_SYNC_MIN_INTERVAL_S", "soon", "must be a number"),
-        ("TRACKLI_AUDIT_RETENTION_DAYS", "0", "at least 1"),
+        ("TRACKLI_SYNC_MIN_INTERVAL_S", "soon", "must be a number from 0 to 86400"),
+        ("TRACKLI_AUDIT_RETENTION_DAYS", "0", "from 1 to 36500"),
+        ("TRACKLI_AUDIT_RETENTION_DAYS", "99999999999", "from 1 to 36500"),
         ("TRACKLI_DEMO", "maybe", "true or false"),
+        # Values that once reached the code as nan, inf or zero and ended in a traceback.
+        ("TRACKLI_HTTP_TIMEOUT_S", "nan", "from 1 to 300"),
+        ("TRACKLI_HTTP_TIMEOUT_S", "1e400", "from 1 to 300"),
+        ("TRACKLI_LEASE_S", "0", "from 10 to 86400"),
+        ("TRACKLI_LEASE_S", "inf", "from 10 to 86400"),
+        ("TRACKLI_SYNC_DEADLINE_S", "-5", "from 30 to 86400"),
+        # A database URL that libpq would complete from its defaults, silently landing elsewhere.
+        ("TRACKLI_DATABASE_URL", "postgresql://", "must name the database"),
+        ("TRACKLI_DATABASE_URL", "postgresql://postgres@/trackli", "must name the host"),
+        ("TRACKLI_DATABASE_URL", "postgresql://postgres@127.0.0.1:notaport/x", "is the port a number"),
+        ("TRACKLI_DATABASE_URL", "sqlite://", "must name a database file"),
     ],
 )
 def test_malformed_values_fail_with_the_setting_named(tmp_path, name, value, fragment):

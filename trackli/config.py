@@ -6,6 +6,7 @@ A malformed value fails at start with a `ConfigError` that names the setting.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -15,13 +16,15 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from trackli.errors import TrackliError
+
 DEFAULT_AUTH_URL = "https://auth.atlassian.com"
 DEFAULT_API_URL = "https://api.atlassian.com"
 LOCAL_USER_EMAIL = "me@localhost"
 LOCAL_USER_NAME = "Local user"
 
 
-class ConfigError(ValueError):
+class ConfigError(TrackliError, ValueError):
     """A setting is malformed; the message names the setting and what is wrong."""
 
 
@@ -39,6 +42,7 @@ class Settings:
     lease_s: float = 180.0  # a sync or a send whose process went silent this long is taken over
     audit_retention_days: int = 90
     http_timeout_s: float = 20.0
+    sync_deadline_s: float = 900.0  # one sync, every request and wait included
     demo: bool = False
 
     @property
@@ -70,36 +74,55 @@ def _url(name: str, value: str) -> str:
 
 
 def _database_url(name: str, value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     scheme = value.split("://", 1)[0] if "://" in value else ""
     if scheme in ("postgresql", "postgres"):
         # Bare postgresql:// would pick psycopg2, which is not installed: use psycopg 3.
-        return "postgresql+psycopg://" + value.split("://", 1)[1]
-    if scheme in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        value, scheme = "postgresql+psycopg://" + value.split("://", 1)[1], "postgresql+psycopg"
+    if scheme not in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        raise ConfigError(
+            f"{name} has an unknown database scheme {scheme or value!r}: use sqlite:///path/to/file.db "
+            "or postgresql+psycopg://user@host:5432/dbname"
+        )
+    try:
+        url = make_url(value)
+        port = url.port
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{name} is not a database URL that can be read (is the port a number?)") from None
+    if scheme.startswith("sqlite"):
+        if not url.database or url.database == ":memory:":
+            raise ConfigError(f"{name} must name a database file: sqlite:///path/to/file.db")
         return value
-    raise ConfigError(
-        f"{name} has an unknown database scheme {scheme or value!r}: use sqlite:///path/to/file.db "
-        "or postgresql+psycopg://user@host:5432/dbname"
-    )
+    # libpq fills anything missing from its own defaults: a typo would land in someone else's database.
+    if not url.database:
+        raise ConfigError(f"{name} must name the database: postgresql+psycopg://user@host:5432/dbname")
+    if not url.host and "host" not in url.query:
+        raise ConfigError(f"{name} must name the host (or ?host=/path/to/socket): postgresql+psycopg://user@host:5432/dbname")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{name} has port {port}: use 1 to 65535")
+    return value
 
 
-def _float(name: str, value: str) -> float:
+def _number(name: str, value: str, low: float, high: float) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if number < 0:
-        raise ConfigError(f"{name} must not be negative, got {value!r}")
+        number = math.nan
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
     return number
 
 
-def _int(name: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if number < 1:
-        raise ConfigError(f"{name} must be at least 1, got {value!r}")
-    return number
+def _seconds(low: float, high: float) -> Any:
+    return lambda name, value: _number(name, value, low, high)
+
+
+def _days(name: str, value: str) -> int:
+    if not value.strip().isdigit() or not 1 <= int(value) <= 36500:
+        raise ConfigError(f"{name} must be a whole number of days from 1 to 36500, got {value!r}")
+    return int(value)
 
 
 def _bool(name: str, value: str) -> bool:
@@ -128,10 +151,11 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "ATLASSIAN_REDIRECT_URI": ("atlassian_redirect_uri", _redirect),
     "ATLASSIAN_AUTH_URL": ("atlassian_auth_url", _url),
     "ATLASSIAN_API_URL": ("atlassian_api_url", _url),
-    "TRACKLI_SYNC_MIN_INTERVAL_S": ("sync_min_interval_s", _float),
-    "TRACKLI_LEASE_S": ("lease_s", _float),
-    "TRACKLI_AUDIT_RETENTION_DAYS": ("audit_retention_days", _int),
-    "TRACKLI_HTTP_TIMEOUT_S": ("http_timeout_s", _float),
+    "TRACKLI_SYNC_MIN_INTERVAL_S": ("sync_min_interval_s", _seconds(0, 86400)),
+    "TRACKLI_LEASE_S": ("lease_s", _seconds(10, 86400)),
+    "TRACKLI_AUDIT_RETENTION_DAYS": ("audit_retention_days", _days),
+    "TRACKLI_HTTP_TIMEOUT_S": ("http_timeout_s", _seconds(1, 300)),
+    "TRACKLI_SYNC_DEADLINE_S": ("sync_deadline_s", _seconds(30, 86400)),
     "TRACKLI_DEMO": ("demo", _bool),
 }
 

@@ -241,6 +241,11 @@ def normalise_site_url(site_url: str) -> str:
     parts = urlsplit(site_url)
     if not parts.netloc or parts.scheme not in ("http", "https"):
         raise ValidationError(f"{site_url!r} is not a site URL: use https://your-site.atlassian.net")
+    if parts.username or parts.password:
+        raise ValidationError("the site URL must not contain a user name or password: use https://your-site.atlassian.net "
+                              "and give the email and API token in their own fields")
+    if parts.query or parts.fragment:
+        raise ValidationError("the site URL must be just the site's address, such as https://your-site.atlassian.net")
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise ValidationError("the site URL must use https (http is allowed only for 127.0.0.1 and localhost)")
     return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")

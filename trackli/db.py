@@ -11,12 +11,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select, update
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trackli.errors import describe_integrity_error
+from trackli.errors import UserError, describe_integrity_error
+
+
+class DatabaseInUse(UserError):
+    """TRACKLI_DATABASE_URL points at a database Trackli must not migrate as it is."""
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -44,8 +49,6 @@ def get_engine(url: str) -> Engine:
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -128,8 +131,30 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (running it again is a no-op)."""
+def upgrade(engine: Engine, revision: str = "head", *, adopt: bool = False) -> None:
+    """Apply migrations up to `revision` (running it again is a no-op).
+
+    A database that has tables but no Trackli revision is someone else's: it is refused unless
+    `adopt` says to add Trackli's tables to it. A revision this Trackli does not know (a newer
+    Trackli migrated it) is refused with what to do.
+    """
+    current = current_revision(engine)
+    if current is None and not adopt:
+        others = sorted(set(inspect(engine).get_table_names()) - {"alembic_version"})
+        if others:
+            shown = ", ".join(others[:5]) + (" …" if len(others) > 5 else "")
+            raise DatabaseInUse(
+                f"the database at TRACKLI_DATABASE_URL already has tables that are not Trackli's ({shown}) and no "
+                "Trackli revision: point TRACKLI_DATABASE_URL at an empty or a Trackli database, or run "
+                "`trackli db upgrade --adopt` to add Trackli's tables to this one")
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    try:
+        known = current is None or bool(scripts.get_revisions(current))
+    except CommandError:
+        known = False
+    if not known:
+        raise DatabaseInUse(f"the database is at revision {current}, which this Trackli does not know (its newest is "
+                            f"{scripts.get_current_head()}): a newer Trackli migrated it; upgrade Trackli")
     command.upgrade(alembic_config(engine), revision)
 
 

@@ -17,6 +17,8 @@ Rules (also in the README):
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Literal
@@ -26,7 +28,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trackli import audit, board, connections, outbox
-from trackli.atlassian.client import ConfluenceClient, ConfluenceTask, chunks
+from trackli.atlassian.client import ConfluenceClient, ConfluenceTask, Enrichment, chunks
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context
@@ -37,6 +39,7 @@ from trackli.models import AtlassianConnection, Card, PendingTask, SyncRun, Sync
 from trackli.plan import GONE_REASON, UPSTREAM, SyncPlan, plan, upstream_fields
 
 SyncOutcome = Literal["ok", "failed", "already_running"]
+log = logging.getLogger("trackli.sync")
 
 
 @dataclass
@@ -119,7 +122,10 @@ def sync_connection(
     client: ConfluenceClient | None = None
     try:
         client = connections.client_for(ctx, conn, http=http, retry=retry)
-        fetched, enrichment = _fetch(ctx, client, conn, run_id, result, progress)
+        # Bounded in time, waits included; every request and wait keeps the run's lease fresh.
+        client.transport.deadline = time.monotonic() + ctx.settings.sync_deadline_s
+        client.transport.on_activity = Heartbeat(ctx, run_id, result)
+        fetched, enrichment = _fetch(client, conn, result, progress)
         # The whole fetch succeeded: from here on, missing tasks may be reconciled.
         completed = client.completed_among(_cards_to_ask_about(ctx, conn.id, set(fetched)))
         _apply(ctx, conn, {t.id: upstream_fields(t, enrichment, conn.site_url) for t in fetched.values()},
@@ -131,8 +137,12 @@ def sync_connection(
                 connections.mark(session, conn.id, "needs_reconnect", str(exc))
             elif isinstance(exc, (MissingScope, SecretKeyError)):
                 connections.mark(session, conn.id, "error", str(exc))
-    except BaseException as exc:  # a bug or the database going away: the run must not be recorded as ok
-        result.outcome, result.error, result.errors = "failed", f"internal error: {type(exc).__name__}", result.errors + 1
+    except Exception as exc:  # a bug, or upstream data the database refused: this connection's run fails, others go on
+        log.exception("sync of connection %s stopped by an unexpected error", connection_id)
+        result.outcome, result.errors = "failed", result.errors + 1
+        result.error = f"an unexpected error stopped this sync ({type(exc).__name__}); the details are in the server log"
+    except BaseException:  # stopped (Ctrl-C, SystemExit): the run must not be recorded as ok
+        result.outcome, result.error, result.errors = "failed", "the sync was interrupted", result.errors + 1
         raise
     finally:
         if client:
@@ -144,25 +154,38 @@ def sync_connection(
     return result
 
 
-def _fetch(ctx: Context, client: ConfluenceClient, conn: AtlassianConnection, run_id: int, result: SyncResult,
-           progress: Progress | None) -> tuple[dict[str, ConfluenceTask], Any]:
+def _fetch(client: ConfluenceClient, conn: AtlassianConnection, result: SyncResult,
+           progress: Progress | None) -> tuple[dict[str, ConfluenceTask], Enrichment]:
     """Every page of the account's incomplete tasks, with page, blog-post and space look-ups overlapping the paging."""
     fetched: dict[str, ConfluenceTask] = {}  # an upstream edit while paging: the last seen wins
     lookups = client.lookups()
-    last_beat = time.monotonic()
     try:
         for page in client.iter_task_pages(assigned_to=conn.account_id or ""):
             fetched.update((t.id, t) for t in page if t.id)
             lookups.add(page)
             result.pages_fetched += 1
-            if time.monotonic() - last_beat > ctx.settings.lease_s / 6:
-                _heartbeat(ctx, run_id, result.pages_fetched)
-                last_beat = time.monotonic()
             if progress:
                 progress(result.pages_fetched, len(fetched))
         return fetched, lookups.result()
     finally:
         lookups.close()
+
+
+class Heartbeat:
+    """Marks the run alive at most every lease/6 seconds, from whichever thread is sending."""
+
+    def __init__(self, ctx: Context, run_id: int, result: SyncResult):
+        self.ctx, self.run_id, self.result = ctx, run_id, result
+        self.every = ctx.settings.lease_s / 6
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            if time.monotonic() - self.last < self.every:
+                return
+            self.last = time.monotonic()
+        _heartbeat(self.ctx, self.run_id, self.result.pages_fetched)
 
 
 def _cards_to_ask_about(ctx: Context, connection_id: int, incomplete_ids: set[str]) -> list[str]:

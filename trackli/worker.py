@@ -50,10 +50,20 @@ class Worker:
                 summary["synced"].append(result.as_dict())
             except TrackliError as exc:
                 summary["errors"].append(f"connection {connection_id}: {exc}")
+            except OperationalError:
+                raise  # the database is away for everyone: run() waits for it
+            except Exception as exc:  # one connection's trouble never stops the others
+                log.exception("connection %s", connection_id)
+                summary["errors"].append(f"connection {connection_id}: unexpected error ({type(exc).__name__})")
             try:
                 summary["drained"] = completion.drain(self.ctx, **self.sync_kwargs).as_dict()
             except TrackliError as exc:
                 summary["errors"].append(f"outbox: {exc}")
+            except OperationalError:
+                raise
+            except Exception as exc:
+                log.exception("outbox drain")
+                summary["errors"].append(f"outbox: unexpected error ({type(exc).__name__})")
             if index < len(ids) - 1 and gap:
                 self.stop_event.wait(min(gap, 30))
         if not ids:

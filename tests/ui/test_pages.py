@@ -4,6 +4,7 @@ Each test runs app.py's pages the way a fresh server does (switch_page runs the 
 without app.py), against the test database and, where needed, the simulated Atlassian.
 """
 
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,10 +31,17 @@ def open_page(page: str | None = None, **query) -> AppTest:
     return at.run()
 
 
+MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def shown(element) -> str:
+    """An element's text as a person reads it: Markdown escapes (upstream text is shown literally) removed."""
+    return MARKDOWN_ESCAPE.sub(r"\1", str(element.value)).replace("&amp;", "&")
+
+
 def texts(at) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
-    parts += [i.value for i in at.info] + [s.value for s in at.success] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
+    parts = list(at.markdown) + list(at.error) + list(at.warning) + list(at.info) + list(at.success) + list(at.caption)
+    return "\n".join(shown(p) for p in parts)
 
 
 def button(at, label: str):
@@ -94,7 +102,7 @@ def test_empty_states_say_how_things_get_there(ctx):
 def test_missing_oauth_settings_are_explained(ctx):
     at = open_page("connect")
     no_exceptions(at)
-    warning = at.warning[0].value
+    warning = shown(at.warning[0])
     for name in ("ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET", "ATLASSIAN_REDIRECT_URI"):
         assert name in warning
 
@@ -103,7 +111,7 @@ def test_a_bad_setting_is_a_banner_not_a_traceback(ctx, monkeypatch):
     monkeypatch.setenv("ATLASSIAN_API_URL", "not-a-url")
     at = open_page("board")
     no_exceptions(at)
-    assert "ATLASSIAN_API_URL" in at.error[0].value
+    assert "ATLASSIAN_API_URL" in shown(at.error[0])
 
 
 def test_sync_now_fills_the_queue_and_reports(ctx, user_id, sim_env):
@@ -111,7 +119,7 @@ def test_sync_now_fills_the_queue_and_reports(ctx, user_id, sim_env):
     at = open_page("pending")
     button(at, "Sync now").click().run()
     no_exceptions(at)
-    assert "Sync finished: 30 new" in at.success[0].value
+    assert "Sync finished: 30 new" in shown(at.success[0])
     assert len(at.data_editor[0].value) == 30
     assert "Pending 30" in {p.proto.label for p in at.get("page_link")}
 
@@ -119,9 +127,9 @@ def test_sync_now_fills_the_queue_and_reports(ctx, user_id, sim_env):
 def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, monkeypatch):
     at = open_page("pending")
     button(at, "Sync now").click().run()
-    assert "No Atlassian connection yet" in at.warning[0].value
+    assert "No Atlassian connection yet" in shown(at.warning[0])
     button(at, "Sync now").click().run()
-    assert "try again in" in at.warning[0].value
+    assert "try again in" in shown(at.warning[0])
 
 
 def test_grid_edits_are_saved_and_approve_selected_makes_cards(ctx, user_id, sim_env):
@@ -154,7 +162,7 @@ def test_invalid_grid_edit_shows_an_error_and_keeps_the_old_value(ctx, user_id, 
     first = at.session_state["queue_ids"][0]
     at.session_state["queue"] = {"edited_rows": {0: {"title": "   "}}, "added_rows": [], "deleted_rows": []}
     at.run()
-    assert "must not be empty" in at.error[0].value
+    assert "must not be empty" in shown(at.error[0])
     with ctx.session() as s:
         assert [r.title for r in queue.list_pending(s, user_id) if r.id == first][0].strip()
 
@@ -165,12 +173,12 @@ def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
     at.session_state["queue"] = {"edited_rows": {2: {"select": True}}, "added_rows": [], "deleted_rows": []}
     at.run()
     button(at, "Dismiss selected").click().run()
-    assert "1 task(s) dismissed" in at.success[0].value
+    assert "1 task(s) dismissed" in shown(at.success[0])
     at.multiselect(key="restore_pick").select(at.multiselect(key="restore_pick").options[0]).run()
     button(at, "Restore").click().run()
-    assert "1 task(s) back in the queue" in at.success[0].value
+    assert "1 task(s) back in the queue" in shown(at.success[0])
     button(at, "Approve all").click().run()
-    assert "30 card(s) added" in at.success[0].value
+    assert "30 card(s) added" in shown(at.success[0])
     with ctx.session() as s:
         assert queue.pending_count(s, user_id) == 0
 
@@ -182,8 +190,8 @@ def test_board_shows_cards_literally_and_moves_them_with_completion_sync(ctx, us
         hostile = s.scalar(select(Card).where(Card.title == HOSTILE))
     at = open_page("board")
     no_exceptions(at)
-    rendered = texts(at)
-    assert "\\<img src=x onerror=alert\\(1\\)\\> must stay text" in rendered  # escaped, so shown as typed
+    raw = "\n".join(m.value for m in at.markdown)
+    assert "\\<img src=x onerror=alert\\(1\\)\\> must stay text" in raw  # escaped, so shown as typed
     at.selectbox(key=f"move_{hostile.id}").select("done").run()
     no_exceptions(at)
     with ctx.session() as s:
@@ -240,7 +248,7 @@ def test_oauth_callback_on_the_connect_page_and_its_replay(ctx, user_id, sim_env
     query = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)
     at = open_page("connect", code=query["code"][0], state=query["state"][0])
     no_exceptions(at)
-    assert "Connected to Atlassian" in at.success[0].value
+    assert "Connected to Atlassian" in shown(at.success[0])
     assert dict(at.query_params) == {}
     replay = open_page("connect", code=query["code"][0], state=query["state"][0])
     assert "already completed" in replay.info[0].value
@@ -262,11 +270,11 @@ def test_api_token_form_and_disconnect(ctx, user_id, sim_env):
     at.text_input[1].input(ME[1])
     at.text_input[2].input("wrong-token")
     button(at, "Connect with token").click().run()
-    assert "refused this email and API token" in at.error[0].value
+    assert "refused this email and API token" in shown(at.error[0])
     at.text_input[2].input(ME_API_TOKEN)
     button(at, "Connect with token").click().run()
     no_exceptions(at)
-    assert "Connected with the API token" in at.success[0].value
+    assert "Connected with the API token" in shown(at.success[0])
     button(at, "Disconnect").click().run()
     with ctx.session() as s:
         conn = s.scalar(select(AtlassianConnection))
@@ -281,7 +289,7 @@ def test_diagnostics_names_the_missing_scopes_in_one_line(ctx, user_id, sim_env)
     oauth_connect(ctx, user_id, sim_env)
     at = open_page("diagnostics")
     no_exceptions(at)
-    headline = at.error[0].value
+    headline = shown(at.error[0])
     assert "lacks read:task:confluence and write:task:confluence" in headline
     assert "developer console" in headline and "reconnect" in headline
     button(at, "Run live probe").click().run()
@@ -297,12 +305,12 @@ def test_diagnostics_reconnect_needed_and_healthy(ctx, user_id, sim_env):
     at = open_page("diagnostics")
     button(at, "Run live probe").click().run()
     no_exceptions(at)
-    assert "Everything works" in at.success[0].value
+    assert "Everything works" in shown(at.success[0])
     write = at.dataframe[1].value
     assert bool(write[write["API"] == "write tasks"].iloc[0]["ok"])
     connections.disconnect(ctx, user_id, conn)
     at = open_page("diagnostics")
-    assert at.error[0].value.startswith("Reconnect needed")
+    assert shown(at.error[0]).startswith("Reconnect needed")
 
 
 def test_audit_page_filters_and_downloads(ctx, user_id, sim_env):
@@ -389,7 +397,7 @@ def test_several_sites_on_the_callback_ask_the_person_to_choose(ctx, user_id, si
     choice.set_value(sim_env.state.cloud_id).run()
     button(at, "Use this site").click().run()
     no_exceptions(at)
-    assert "Connected to Atlassian" in at.success[0].value
+    assert "Connected to Atlassian" in shown(at.success[0])
     with ctx.session() as s:
         assert s.scalar(select(AtlassianConnection.cloud_id)) == sim_env.state.cloud_id
 

@@ -11,7 +11,9 @@ from trackli.context import Context
 def register(verbs: Verbs) -> None:
     db = verbs.add("db", "database migrations", cmd_db, migrate=False)
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db_sub.add_parser("upgrade", help="apply migrations (safe to repeat)", parents=[verbs.common])
+    up = db_sub.add_parser("upgrade", help="apply migrations (safe to repeat)", parents=[verbs.common])
+    up.add_argument("--adopt", action="store_true",
+                    help="add Trackli's tables to a database that already has other tables")
     db_sub.add_parser("current", help="show the applied revision", parents=[verbs.common])
 
     users = verbs.add("users", "Trackli users", cmd_users)
@@ -33,7 +35,7 @@ def cmd_db(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
     if args.db_command == "upgrade":
         before = db.current_revision(ctx.engine)
-        db.upgrade(ctx.engine)
+        db.upgrade(ctx.engine, adopt=args.adopt)
         after = db.current_revision(ctx.engine)
         out.emit({"before": before, "after": after, "changed": before != after},
                  f"database at revision {after}" + ("" if before != after else " (already up to date)"))

@@ -14,11 +14,37 @@ from typing import Any, Callable, Protocol, Sequence
 from trackli.context import Context
 
 EXIT_OK, EXIT_USER, EXIT_REMOTE = 0, 1, 2
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger one can name nothing
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (exit 1, like any other user error)."""
+
+
+def record_id(text: str) -> int:
+    """An id on the command line: a whole number from 1 to 2147483647."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id: use a whole number from 1 to {MAX_ID}")
+    return int(text)
+
+
+def count(text: str) -> int:
+    """A positive count (`--limit`), at most a million."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: use a whole number from 1 to 1000000")
+    return int(text)
 
 
 class Output:
     def __init__(self, as_json: bool):
         self.as_json = as_json
+
+    def error(self, message: str) -> None:
+        """One line on stderr: `trackli: message`, or `{"error": message}` with --json."""
+        if self.as_json:
+            print(json.dumps({"error": message}, ensure_ascii=False), file=sys.stderr)
+        else:
+            print(f"trackli: {message}", file=sys.stderr)
 
     def emit(self, data: Any, text: Callable[[Any], str] | str | None = None) -> None:
         if self.as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from trackli import board
-from trackli.cli.base import EXIT_OK, Output, Verbs, acting_user, table
+from trackli.cli.base import EXIT_OK, Output, Verbs, acting_user, record_id, table
 from trackli.context import Context
 
 
@@ -28,7 +28,7 @@ def register(verbs: Verbs) -> None:
     new.add_argument("--due", default=None, metavar="YYYY-MM-DD")
 
     move = verbs.add("move", "move a card to another column", cmd_move)
-    move.add_argument("task_id", type=int)
+    move.add_argument("task_id", type=record_id)
     move.add_argument("status")
     move.add_argument("--position", type=int, default=None)
 

@@ -47,4 +47,7 @@ def cmd_sync(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         raise UserError("no Atlassian connection: connect one with `trackli connect token` or on the Connect page")
     out.emit([r.as_dict() for r in results],
              "\n".join(f"connection {r.connection_id}: {sync.summary(r)}" for r in results))
-    return EXIT_OK if all(r.outcome in ("ok", "already_running") for r in results) else EXIT_REMOTE
+    for r in results:
+        if r.outcome == "already_running":
+            out.error(f"connection {r.connection_id}: {sync.summary(r)}")
+    return EXIT_OK if all(r.outcome == "ok" for r in results) else EXIT_REMOTE

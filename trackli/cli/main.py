@@ -7,19 +7,32 @@ problem. Each module in this package owns its verbs and their parsers.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
-from sqlalchemy.exc import OperationalError
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import DatabaseError
 
 from trackli import __version__
 from trackli.cli import admin, board, connections, demo, ops, queue
-from trackli.cli.base import EXIT_OK, EXIT_REMOTE, EXIT_USER, Handler, Output
+from trackli.cli.base import EXIT_OK, EXIT_REMOTE, EXIT_USER, Handler, Output, UsageError
 from trackli.config import ConfigError, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError, UserError
 
 GROUPS = (admin, board, queue, connections, ops, demo)
+
+
+log = logging.getLogger("trackli.cli")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as a user error (exit 1), in JSON with --json."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 class _Verbs:
@@ -37,41 +50,58 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--user", metavar="EMAIL", default=argparse.SUPPRESS, help="act as this user (default: the local user)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="trackli", parents=[common],
         description="Trackli: Confluence tasks assigned to you, on your own board.",
     )
     parser.add_argument("--version", action="version", version=f"trackli {__version__}")
-    verbs = _Verbs(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
+    verbs = _Verbs(parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser), common)
     for group in GROUPS:
         group.register(verbs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = Output("--json" in argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        out.error(str(exc))
+        return EXIT_USER
     if not args.command:
         parser.print_help()
         return EXIT_OK
-    out = Output(getattr(args, "json", False))
     try:
         settings = load_settings()
         # `db upgrade` applies migrations itself; every other verb needs an up-to-date schema.
         ctx = Context.from_settings(settings, migrate=args.migrate)
         return int(args.handler(ctx, args, out))
     except (ConfigError, UserError) as exc:
-        print(f"trackli: {exc}", file=sys.stderr)
+        out.error(str(exc))
         return EXIT_USER
     except TrackliError as exc:
-        print(f"trackli: {exc}", file=sys.stderr)
+        out.error(str(exc))
         return EXIT_REMOTE
-    except OperationalError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        print(f"trackli: cannot use the database ({reason}); check TRACKLI_DATABASE_URL", file=sys.stderr)
+    except (DatabaseError, CommandError) as exc:
+        out.error(f"cannot use the database ({_first_line(exc)}); check TRACKLI_DATABASE_URL and that the "
+                  "database is running and is a Trackli database")
         return EXIT_REMOTE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line for the person, the traceback only when asked for
+        log.debug("unexpected error", exc_info=True)
+        out.error(f"unexpected error ({type(exc).__name__}): {_first_line(exc)}"
+                  + ("" if os.environ.get("TRACKLI_DEBUG") else "; run again with TRACKLI_DEBUG=1 for details"))
+        if os.environ.get("TRACKLI_DEBUG"):
+            raise
+        return EXIT_REMOTE
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from trackli import audit, completion, outbox
-from trackli.cli.base import EXIT_OK, EXIT_REMOTE, Output, Verbs, acting_user, table
+from trackli.cli.base import EXIT_OK, EXIT_REMOTE, Output, Verbs, acting_user, count, table
 from trackli.context import Context
 
 
@@ -16,7 +16,7 @@ def register(verbs: Verbs) -> None:
     ob.add_argument("--drain", action="store_true", help="send them now")
 
     au = verbs.add("audit", "the integration audit log, newest first", cmd_audit)
-    au.add_argument("--limit", type=int, default=50)
+    au.add_argument("--limit", type=count, default=50)
 
     worker = verbs.add("worker", "sync and drain on a schedule until stopped", cmd_worker)
     worker.add_argument("--every", type=float, default=300.0, metavar="SECONDS")

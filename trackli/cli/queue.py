@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from trackli import board, queue
-from trackli.cli.base import EXIT_OK, Output, Verbs, acting_user, table
+from trackli.cli.base import EXIT_OK, Output, Verbs, acting_user, record_id, table
 from trackli.context import Context
 from trackli.errors import UserError
 
@@ -16,18 +16,18 @@ def register(verbs: Verbs) -> None:
     pending.add_argument("--state", default="pending", choices=list(queue.QUEUE_STATES))
 
     edit = verbs.add("edit", "edit a pending task before approving it", cmd_edit)
-    edit.add_argument("pending_id", type=int)
+    edit.add_argument("pending_id", type=record_id)
     edit.add_argument("--title")
     edit.add_argument("--due", metavar="YYYY-MM-DD|none")
     edit.add_argument("--project", metavar="NAME")
 
     approve = verbs.add("approve", "turn pending tasks into cards", cmd_approve)
-    approve.add_argument("pending_ids", type=int, nargs="*")
+    approve.add_argument("pending_ids", type=record_id, nargs="*")
     approve.add_argument("--all", action="store_true", help="approve every pending task")
     approve.add_argument("--project", metavar="NAME", help="project for cards that have none")
 
-    verbs.add("dismiss", "dismiss pending tasks", cmd_dismiss).add_argument("pending_ids", type=int, nargs="+")
-    verbs.add("restore", "bring dismissed tasks back", cmd_restore).add_argument("pending_ids", type=int, nargs="+")
+    verbs.add("dismiss", "dismiss pending tasks", cmd_dismiss).add_argument("pending_ids", type=record_id, nargs="+")
+    verbs.add("restore", "bring dismissed tasks back", cmd_restore).add_argument("pending_ids", type=record_id, nargs="+")
 
 
 def cmd_pending(ctx: Context, args: argparse.Namespace, out: Output) -> int:

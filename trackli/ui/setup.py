@@ -16,6 +16,7 @@ from trackli import connections, queue, users
 from trackli.atlassian import scopes
 from trackli.config import ConfigError, Settings, load_settings
 from trackli.context import Context
+from trackli.ui import widgets
 
 T = TypeVar("T")
 
@@ -79,7 +80,7 @@ def page(title: str, icon: str = ":material/task_alt:", *, layout: Literal["cent
     try:
         ctx = context_for(load_settings())
     except ConfigError as exc:
-        st.error(f"Trackli cannot start: {exc}", icon=":material/error:")
+        st.error(f"Trackli cannot start: {widgets.literal(str(exc))}", icon=":material/error:")
         st.stop()
     with ctx.session() as session:
         user = users.ensure(session, email, name) if email else users.ensure_local(session)

@@ -88,7 +88,7 @@ def act(action: Callable[[], T], *, done: str | Callable[[T], str] | None = None
     try:
         result = action()
     except TrackliError as exc:
-        _say(f"{where}: {exc}" if where else str(exc), failure, later)
+        _say(literal(f"{where}: {exc}" if where else str(exc)), failure, later)
         return False, None
     if done is not None:
         _say(done(result) if callable(done) else done, "success", later)
