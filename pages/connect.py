@@ -1,6 +1,7 @@
 """Connect: link Trackli to your Atlassian site (OAuth 2.0 or an API token), and see each connection."""
 
 import json
+import secrets
 
 import streamlit as st
 
@@ -13,9 +14,19 @@ settings = ctx.settings
 widgets.flash()
 
 
-def go_to(url: str) -> None:
-    """Send the browser to `url` in this tab (links and link buttons would open a new one)."""
-    st.html(f"<script>window.location.assign({json.dumps(url)})</script>", unsafe_allow_javascript=True)
+OAUTH_COOKIE = "trackli_oauth"  # binds a sign-in to the browser that started it
+
+
+def go_to_atlassian() -> None:
+    """Start the OAuth flow in this tab, bound to this browser by a short-lived cookie."""
+    browser = secrets.token_urlsafe(24)
+    ok, url = widgets.act(lambda: connections.start_oauth(ctx, uid, browser=browser))
+    if not ok or not url:
+        return
+    cookie = f"{OAUTH_COOKIE}={browser}; path=/; max-age=600; samesite=lax"
+    # Links and link buttons would open a new tab: a script sends this one.
+    st.html(f"<script>document.cookie = {json.dumps(cookie)}; window.location.assign({json.dumps(url)})</script>",
+            unsafe_allow_javascript=True)
     st.markdown(f"Opening Atlassian… if nothing happens, [continue to Atlassian]({url}).")
 
 
@@ -26,11 +37,19 @@ if "code" in params or "error" in params:
     if "error" in params:
         st.error(f"Atlassian did not grant access ({widgets.literal(params['error'][:200])}). You can try again below.")
     else:
-        ok, outcome = widgets.act(lambda: connections.finish_oauth(ctx, uid, params.get("state", ""), params.get("code", "")))
+        browser = st.context.cookies.get(OAUTH_COOKIE)
+        ok, outcome = widgets.act(lambda: connections.finish_oauth(ctx, uid, params.get("state", ""), params.get("code", ""),
+                                                                   browser=browser))
         if ok and outcome:
             if outcome.status == "connected":
-                st.success("Connected to Atlassian. Your tasks will appear on the Pending page after a sync.",
-                           icon=":material/check_circle:")
+                with ctx.session() as session:
+                    lacking = connections.describe(connections.get_connection(session, uid, outcome.connection_id or 0))
+                if lacking["missing_scopes"]:
+                    st.warning(f"Connected, but Atlassian did not grant {', '.join(lacking['missing_scopes'])}: Trackli "
+                               "cannot do everything yet. Diagnostics says how to fix it.", icon=":material/warning:")
+                else:
+                    st.success("Connected to Atlassian. Your tasks will appear on the Pending page after a sync.",
+                               icon=":material/check_circle:")
             elif outcome.status == "already_connected":
                 st.info("This sign-in was already completed: you are connected.")
             else:
@@ -43,7 +62,8 @@ if "site_choice" in st.session_state:
     chosen = st.radio("Your Atlassian account reaches several sites; which one should Trackli use?",
                       list(names), format_func=names.get, key="site_pick")
     if st.button("Use this site", type="primary"):
-        if widgets.act(lambda: connections.choose_site(ctx, uid, state, chosen))[0]:
+        if widgets.act(lambda: connections.choose_site(ctx, uid, state, chosen,
+                                                      browser=st.context.cookies.get(OAUTH_COOKIE)))[0]:
             del st.session_state["site_choice"]
             widgets.flash("Connected to Atlassian.")
             st.rerun()
@@ -62,9 +82,7 @@ with oauth_col:
     else:
         st.write("Sign in at Atlassian and grant Trackli access to your Confluence tasks.")
         if st.button("Connect Atlassian", type="primary", icon=":material/login:"):
-            ok, url = widgets.act(lambda: connections.start_oauth(ctx, uid))
-            if ok and url:
-                go_to(url)
+            go_to_atlassian()
 
 with token_col:
     st.subheader("API token")
@@ -109,8 +127,6 @@ for conn in conns:
             st.rerun()
         if conn["kind"] == "oauth" and not missing:
             if actions.button("Reconnect", key=f"reconnect_{conn['id']}", icon=":material/sync_lock:"):
-                ok, url = widgets.act(lambda: connections.start_oauth(ctx, uid))
-                if ok and url:
-                    go_to(url)
+                go_to_atlassian()
         elif conn["kind"] == "api_token" and conn["status"] != "ok":
             actions.caption("Enter a new token in the API token form to reconnect.")

@@ -154,3 +154,79 @@ def test_eight_threads_needing_a_refresh_make_one_token_request(sim_ctx, user_id
     with sim_ctx.session() as s:
         stored = sim_ctx.vault.decrypt(s.get(AtlassianConnection, conn_id).access_token_enc)
     assert tokens[0] == f"Bearer {stored}"
+
+
+def authorize(url, **extra):
+    """Follow the authorize URL at the simulated Atlassian (auto-approve); the callback's state and code."""
+    if extra:
+        url += "&" + "&".join(f"{k}={v}" for k, v in extra.items())
+    query = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)
+    return query["state"][0], query["code"][0]
+
+
+def test_pkce_s256_is_sent_and_the_code_is_useless_without_the_verifier(sim_ctx, user_id, sim):
+    sim.state.knobs.auto_approve = True
+    url = connections.start_oauth(sim_ctx, user_id)
+    sent = parse_qs(urlsplit(url).query)
+    assert sent["code_challenge_method"] == ["S256"] and len(sent["code_challenge"][0]) == 43
+    state, code = authorize(url)
+    stolen = httpx.post(f"{sim.url}/oauth/token", json={  # a code intercepted on its way back, without the verifier
+        "grant_type": "authorization_code", "client_id": sim.state.client_id,
+        "client_secret": sim.state.client_secret, "code": code})
+    assert stolen.status_code == 403 and sim.state.counters["pkce_refused"] == 1
+    state, code = authorize(connections.start_oauth(sim_ctx, user_id))
+    assert connections.finish_oauth(sim_ctx, user_id, state, code).status == "connected"
+    sent_verifier = [r for r in sim.state.requests if r["operation"] == "POST token:authorization_code"]
+    assert len(sent_verifier) == 2 and sim.state.counters["pkce_refused"] == 1
+
+
+def test_the_callback_must_come_from_the_browser_that_started_the_sign_in(sim_ctx, user_id, sim):
+    from trackli.connections import StateRejected
+
+    sim.state.knobs.auto_approve = True
+    state, code = authorize(connections.start_oauth(sim_ctx, user_id, browser="cookie-of-browser-a"))
+    for other in (None, "cookie-of-browser-b"):
+        with pytest.raises(StateRejected):
+            connections.finish_oauth(sim_ctx, user_id, state, code, browser=other)
+    assert connections.finish_oauth(sim_ctx, user_id, state, code, browser="cookie-of-browser-a").status == "connected"
+
+
+def test_another_account_on_the_same_site_gets_its_own_connection_and_the_old_queue_stays(sim_ctx, user_id, sim):
+    from trackli import queue, sync
+
+    first = oauth_connect(sim_ctx, user_id, sim)
+    sync.sync_connection(sim_ctx, first)
+    state, code = authorize(connections.start_oauth(sim_ctx, user_id), account_id="sim-user-2")
+    second = connections.finish_oauth(sim_ctx, user_id, state, code).connection_id
+    assert second != first
+    with sim_ctx.session() as s:
+        assert s.get(AtlassianConnection, first).account_id == ME[0]
+        assert s.get(AtlassianConnection, second).account_id == "sim-user-2"
+        assert {r.connection_id for r in queue.list_pending(s, user_id)} == {first}
+
+
+def test_the_same_account_connected_again_by_any_method_is_one_connection(sim_ctx, user_id, sim):
+    by_token = connections.connect_api_token(sim_ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    by_oauth = oauth_connect(sim_ctx, user_id, sim)
+    again = connections.connect_api_token(sim_ctx, user_id, sim.url + "/wiki", ME[1], ME_API_TOKEN)
+    assert by_token == by_oauth == again
+    with sim_ctx.session() as s:
+        [conn] = s.scalars(select(AtlassianConnection)).all()
+        assert (conn.kind, conn.cloud_id, conn.refresh_token_enc) == ("api_token", sim.state.cloud_id, None)
+
+
+def test_a_waiting_site_choice_expires_and_forgets_its_tokens(sim_ctx, user_id, sim):
+    from trackli.connections import StateRejected
+
+    sim.state.knobs.auto_approve = True
+    sim.state.knobs.extra_sites = 1
+    state, code = authorize(connections.start_oauth(sim_ctx, user_id))
+    assert connections.finish_oauth(sim_ctx, user_id, state, code).status == "choose_site"
+    with sim_ctx.session() as s:
+        row = s.scalar(select(OAuthState).where(OAuthState.pending_payload_enc.isnot(None)))
+        row.expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    with pytest.raises(StateRejected, match="not valid"):
+        connections.choose_site(sim_ctx, user_id, state, sim.state.cloud_id)
+    with sim_ctx.session() as s:
+        assert s.scalar(select(OAuthState).where(OAuthState.pending_payload_enc.isnot(None))) is None
+        assert s.scalar(select(AtlassianConnection)) is None

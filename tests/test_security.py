@@ -12,6 +12,7 @@ from trackli.cli import main
 from trackli.errors import NotFound
 from trackli.models import Base, PendingTask
 from trackli.simulator import ME, ME_API_TOKEN
+from trackli.simulator.generate import OTHERS
 
 
 def snapshot(ctx) -> dict:
@@ -92,7 +93,11 @@ def test_the_cli_user_flag_obeys_the_same_rule(sim_ctx, user_id, other_user_id, 
 def test_no_token_is_stored_or_logged_in_clear_after_a_full_flow(sim_ctx, user_id, sim, caplog):
     caplog.set_level("DEBUG")
     oauth_id = oauth_connect(sim_ctx, user_id, sim)
-    token_id = connections.connect_api_token(sim_ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    # The same account by token would update the OAuth connection: a second account gets its own.
+    other_token = "sim-api-token-of-kim"
+    sim.state.accounts[OTHERS[0][0]].api_tokens.add(other_token)
+    token_id = connections.connect_api_token(sim_ctx, user_id, sim.url, OTHERS[0][1], other_token)
+    assert token_id != oauth_id
     sim.state.expire_access_tokens()
     for conn in (oauth_id, token_id):
         sync.sync_connection(sim_ctx, conn)
@@ -107,7 +112,7 @@ def test_no_token_is_stored_or_logged_in_clear_after_a_full_flow(sim_ctx, user_i
     assert failed.outcome == "failed"
     d = diagnostics.diagnose(sim_ctx, user_id, oauth_id, live=True)
 
-    secrets = {ME_API_TOKEN, sim.state.client_secret} | set(sim.state.access_tokens) | set(sim.state.refresh_tokens)
+    secrets = {ME_API_TOKEN, other_token, sim.state.client_secret} | set(sim.state.access_tokens) | set(sim.state.refresh_tokens)
     assert len(secrets) > 4
     with sim_ctx.session() as s:
         dump = "\n".join(str(tuple(r)) for t in Base.metadata.sorted_tables for r in s.execute(t.select()))

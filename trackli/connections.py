@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from trackli import audit, outbox
@@ -33,6 +33,7 @@ from trackli.errors import NotFound, UserError, ValidationError
 from trackli.models import AtlassianConnection, ConnectionStatus, OAuthState, utcnow
 
 STATE_TTL = dt.timedelta(minutes=10)
+STATE_PURGE_AFTER = dt.timedelta(days=1)
 REFRESH_MARGIN = dt.timedelta(minutes=5)
 
 
@@ -91,17 +92,23 @@ def _hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def start_oauth(ctx: Context, user_id: int) -> str:
-    """A new single-use `state` bound to the user, and the authorize URL to send the browser to."""
+def start_oauth(ctx: Context, user_id: int, browser: str | None = None) -> str:
+    """A new single-use `state` bound to the user (and, given `browser`, to the browser that keeps that
+    value in a cookie), with a PKCE verifier; the authorize URL to send the browser to."""
     missing = ctx.settings.missing_oauth_settings()
     if missing:
         raise OAuthNotConfigured(missing)
     state = secrets.token_urlsafe(32)
+    verifier, challenge = oauth.pkce_pair()
     now = utcnow()
     with ctx.session() as session:
-        session.add(OAuthState(state_hash=_hash(state), user_id=user_id, created_at=now, expires_at=now + STATE_TTL))
-        audit.record(session, user_id, "oauth.initiated", {"scopes": list(scopes.PRODUCT_SCOPES)})
-    return oauth.authorize_url(ctx.settings, state)
+        # States that expired a day ago are of no use to anyone: purge them (they may hold tokens).
+        session.execute(delete(OAuthState).where(OAuthState.expires_at < now - STATE_PURGE_AFTER))
+        session.add(OAuthState(state_hash=_hash(state), user_id=user_id, created_at=now, expires_at=now + STATE_TTL,
+                               code_verifier_enc=ctx.vault.encrypt(verifier),
+                               browser_hash=_hash(browser) if browser else None))
+        audit.record(session, user_id, "oauth.initiated", {"scopes": list(scopes.PRODUCT_SCOPES), "pkce": True})
+    return oauth.authorize_url(ctx.settings, state, code_challenge=challenge)
 
 
 @dataclass
@@ -123,8 +130,10 @@ def _reject(ctx: Context, user_id: int, reason: str) -> StateRejected:
     return StateRejected(f"This sign-in link is not valid ({reason}). Start again with Connect Atlassian.")
 
 
-def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.Client | None = None) -> OAuthOutcome:
-    """The callback: check `state`, exchange the code once, and save the connection (or ask for a site).
+def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.Client | None = None,
+                 browser: str | None = None) -> OAuthOutcome:
+    """The callback: check `state` (its user, its browser, its age, single use), exchange the code once
+    with the PKCE verifier, and save the connection (or ask for a site).
 
     Replaying a callback that already succeeded is harmless: it answers "already_connected".
     """
@@ -138,6 +147,8 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
             reason = "unknown state"
         elif row.user_id != user_id:
             reason = "the state belongs to another user"
+        elif row.browser_hash and (not browser or _hash(browser) != row.browser_hash):
+            reason = "the sign-in was started in another browser"
         elif row.used_at is not None:
             if row.connection_id is not None:
                 return OAuthOutcome("already_connected", row.connection_id)
@@ -150,13 +161,14 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
         else:
             reason = None
             row.used_at = utcnow()  # committed before the exchange: a second callback cannot exchange again
+            verifier = ctx.vault.decrypt(row.code_verifier_enc) if row.code_verifier_enc else None
     if reason:
         raise _reject(ctx, user_id, reason)
 
     transport = transport_for(ctx, http)
     try:
         try:
-            tokens = oauth.exchange_code(transport, ctx.settings, code)
+            tokens = oauth.exchange_code(transport, ctx.settings, code, verifier)
             sites = oauth.accessible_resources(transport, ctx.settings, tokens.access_token)
         except AtlassianError as exc:
             with ctx.session() as session:
@@ -181,12 +193,22 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
         transport.close()
 
 
-def choose_site(ctx: Context, user_id: int, state: str, cloud_id: str, http: httpx.Client | None = None) -> int:
+def choose_site(ctx: Context, user_id: int, state: str, cloud_id: str, http: httpx.Client | None = None,
+                browser: str | None = None) -> int:
     with ctx.session() as session:
         row = session.get(OAuthState, _hash(state or ""))
         if row is None or row.user_id != user_id or not row.pending_payload_enc:
             raise _reject(ctx, user_id, "no site choice is waiting for this state")
-        payload = _pending_payload(ctx, row.pending_payload_enc)
+        if row.browser_hash and (not browser or _hash(browser) != row.browser_hash):
+            raise _reject(ctx, user_id, "the sign-in was started in another browser")
+        if row.expires_at < utcnow():  # the tokens it holds are dropped with it
+            row.pending_payload_enc = None
+            expired = True
+        else:
+            expired = False
+        payload = {} if expired else _pending_payload(ctx, row.pending_payload_enc or "")
+    if expired:
+        raise _reject(ctx, user_id, "the site choice expired")
     site = next((oauth.Site(**s) for s in payload["sites"] if s["cloud_id"] == cloud_id), None)
     if site is None:
         raise ValidationError(f"site {cloud_id!r} was not among the sites Atlassian offered")
@@ -209,13 +231,11 @@ def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.
     account = probe.whoami(ctx.settings.atlassian_api_url)
     vault = ctx.vault
     with ctx.session() as session:
-        conn = session.scalar(select(AtlassianConnection).where(
-            AtlassianConnection.user_id == user_id, AtlassianConnection.kind == "oauth",
-            AtlassianConnection.cloud_id == site.cloud_id,
-        ))
-        if conn is None:
+        conn = _same_account(session, user_id, site.cloud_id, site.url, account.account_id)
+        if conn is None:  # a first connection, or another account on this site: never the old account's queue
             conn = AtlassianConnection(user_id=user_id, kind="oauth", cloud_id=site.cloud_id, site_url=site.url)
             session.add(conn)
+        conn.kind, conn.cloud_id = "oauth", site.cloud_id
         conn.site_url, conn.site_name = site.url, site.name
         conn.account_id, conn.account_email, conn.account_name = account.account_id, account.email, account.name
         conn.access_token_enc = vault.encrypt(tokens.access_token)
@@ -232,10 +252,22 @@ def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.
         return conn.id
 
 
+def _same_account(session: Session, user_id: int, cloud_id: str | None, site_url: str,
+                  account_id: str) -> AtlassianConnection | None:
+    """The person's connection to this Atlassian account on this site, whichever way it was made:
+    connecting again updates it (same queue, same cards) instead of adding a second copy."""
+    site = AtlassianConnection.cloud_id == cloud_id if cloud_id else AtlassianConnection.site_url == site_url
+    return session.scalar(select(AtlassianConnection).where(
+        AtlassianConnection.user_id == user_id, AtlassianConnection.account_id == account_id, site,
+    ).order_by(AtlassianConnection.id).limit(1))
+
+
 # ---- API token ----------------------------------------------------------------------------------
 
 def normalise_site_url(site_url: str) -> str:
     site_url = (site_url or "").strip().rstrip("/")
+    if site_url and "://" not in site_url:
+        site_url = "https://" + site_url  # people paste acme.atlassian.net
     if site_url.endswith("/wiki"):
         site_url = site_url[: -len("/wiki")]
     parts = urlsplit(site_url)
@@ -266,6 +298,7 @@ def connect_api_token(
     try:
         try:
             account = client.whoami()
+            cloud_id = client.cloud_id()
         except ReconnectRequired:
             raise RemoteError("Atlassian refused this email and API token: check both, or create a new token at "
                               "id.atlassian.com → Security → API tokens") from None
@@ -276,14 +309,12 @@ def connect_api_token(
     finally:
         client.close()
     with ctx.session() as session:
-        conn = session.scalar(select(AtlassianConnection).where(
-            AtlassianConnection.user_id == user_id, AtlassianConnection.kind == "api_token",
-            AtlassianConnection.site_url == site_url,
-        ))
+        conn = _same_account(session, user_id, cloud_id, site_url, account.account_id)
         if conn is None:
             conn = AtlassianConnection(user_id=user_id, kind="api_token", site_url=site_url)
             session.add(conn)
-        conn.site_name = urlsplit(site_url).hostname
+        conn.kind, conn.site_url, conn.cloud_id = "api_token", site_url, cloud_id or conn.cloud_id
+        conn.site_name = conn.site_name or urlsplit(site_url).hostname
         conn.account_id, conn.account_email, conn.account_name = account.account_id, email, account.name
         conn.access_token_enc = ctx.vault.encrypt(token)
         conn.refresh_token_enc, conn.token_expires_at, conn.scopes = None, None, ""
@@ -407,7 +438,8 @@ def credentials_for(ctx: Context, conn: AtlassianConnection, transport: Transpor
 
 def transport_for(ctx: Context, http: httpx.Client | None = None, retry: RetryPolicy | None = None) -> Transport:
     """A transport with the configured timeout (over `http` when given; else its own, closed with it)."""
-    return Transport(http, retry=retry, timeout=ctx.settings.http_timeout_s)
+    timeout = ctx.settings.http_timeout_s
+    return Transport(http, retry=retry, timeout=timeout, response_deadline_s=3 * timeout)
 
 
 def client_for(

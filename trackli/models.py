@@ -163,6 +163,10 @@ class OAuthState(Base):
     # Encrypted token bundle and site list, kept while the person picks one of several sites.
     pending_payload_enc: Mapped[str | None] = mapped_column(Text)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="SET NULL"))
+    # PKCE: the code verifier (encrypted), sent with the code exchange; its S256 hash went to /authorize.
+    code_verifier_enc: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of a random value kept in the starting browser's cookie: the callback must come from it.
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Card(Base):

@@ -430,6 +430,14 @@ class ConfluenceClient:
             raise RemoteError("the site did not say who this account is; is the site URL a Confluence site?")
         return Account(account_id, _text(data.get("email")), _text(data.get("displayName") or data.get("publicName")))
 
+    def cloud_id(self) -> str | None:
+        """The site's cloud id (its identity, however its URL is written) from `/_edge/tenant_info`, if it says."""
+        try:
+            data = json_of(self.transport.send("GET", self.url("/_edge/tenant_info")), self.transport.redact)
+        except AtlassianError:
+            return None
+        return _id(data.get("cloudId")) if isinstance(data, dict) else None
+
     def probe(self, account_id: str) -> list[ProbeResult]:
         """Try each API Trackli uses once: list tasks, pages and spaces; then re-send one task's own
         status (which changes nothing). The write is not tried (`ok` None) when no task is visible."""

@@ -6,7 +6,10 @@ the same `Transport` (timeouts, retries) as the Confluence client.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -50,7 +53,15 @@ class Site:
     scopes: tuple[str, ...]
 
 
-def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = PRODUCT_SCOPES) -> str:
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE code verifier and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = PRODUCT_SCOPES,
+                  code_challenge: str | None = None) -> str:
     query = {
         "audience": "api.atlassian.com",
         "client_id": settings.atlassian_client_id,
@@ -60,6 +71,8 @@ def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = PROD
         "response_type": "code",
         "prompt": "consent",
     }
+    if code_challenge:
+        query |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
     return f"{settings.atlassian_auth_url}/authorize?{urlencode(query)}"
 
 
@@ -82,14 +95,17 @@ def _token_request(transport: Transport, settings: Settings, body: dict[str, Any
     return TokenSet.from_response(data)
 
 
-def exchange_code(transport: Transport, settings: Settings, code: str) -> TokenSet:
-    return _token_request(transport, settings, {
+def exchange_code(transport: Transport, settings: Settings, code: str, code_verifier: str | None = None) -> TokenSet:
+    body: dict[str, Any] = {
         "grant_type": "authorization_code",
         "client_id": settings.atlassian_client_id,
         "client_secret": settings.atlassian_client_secret,
         "code": code,
         "redirect_uri": settings.atlassian_redirect_uri,
-    })
+    }
+    if code_verifier:
+        body["code_verifier"] = code_verifier
+    return _token_request(transport, settings, body)
 
 
 def refresh(transport: Transport, settings: Settings, refresh_token: str) -> TokenSet:

@@ -336,6 +336,10 @@ def build_app(state: SimState) -> Starlette:
         return JSONResponse({"type": "known", "accountId": account.account_id, "accountType": "atlassian",
                              "email": account.email, "publicName": account.name, "displayName": account.name})
 
+    async def tenant_info(request: Request) -> Response:
+        """The site's identity, public as on a real site."""
+        return JSONResponse({"cloudId": state.cloud_id})
+
     async def me(request: Request) -> Response:
         state.log({"method": "GET", "path": "/me", "operation": "GET me", "query_names": []})
         principal, denied = bearer_principal(request, "read:me")
@@ -373,7 +377,10 @@ def build_app(state: SimState) -> Starlette:
         if request.method == "POST" or state.knobs.auto_approve:
             if request.method == "POST" and q.get("decision") == "deny":
                 return RedirectResponse(f"{redirect_uri}?{urlencode({'error': 'access_denied', 'state': state_param})}", 302)
-            code = state.issue_code(account_id, scopes, redirect_uri)
+            challenge = q.get("code_challenge")
+            if challenge and q.get("code_challenge_method") != "S256":
+                return HTMLResponse("<h1>Bad request</h1><p>code_challenge_method must be S256.</p>", 400)
+            code = state.issue_code(account_id, scopes, redirect_uri, challenge or None)
             sep = "&" if "?" in redirect_uri else "?"
             return RedirectResponse(f"{redirect_uri}{sep}{urlencode({'code': code, 'state': state_param})}", 302)
         account = state.accounts[account_id]
@@ -406,7 +413,9 @@ def build_app(state: SimState) -> Starlette:
             return JSONResponse({"error": "invalid_client", "error_description": "Unknown client."}, 401)
         grant = body.get("grant_type")
         if grant == "authorization_code":
-            issued = state.exchange_code(str(body.get("code", "")), body.get("redirect_uri"))
+            verifier = body.get("code_verifier")
+            issued = state.exchange_code(str(body.get("code", "")), body.get("redirect_uri"),
+                                         verifier if isinstance(verifier, str) else None)
             if issued is None:
                 return JSONResponse({"error": "invalid_grant", "error_description": "Invalid authorization code"}, 403)
             return JSONResponse(issued)
@@ -498,6 +507,7 @@ def build_app(state: SimState) -> Starlette:
         Route("/ex/confluence/{cloud_id}/wiki/api/v2/{rest:path}", gateway_v2, methods=["GET", "PUT"]),
         Route("/wiki/api/v2/{rest:path}", site_v2, methods=["GET", "PUT"]),
         Route("/wiki/rest/api/user/current", user_current),
+        Route("/_edge/tenant_info", tenant_info),
         Route("/wiki/spaces/{rest:path}", wiki_page),
         Route("/_admin/state", admin_state),
         Route("/_admin/config", admin_config, methods=["POST"]),

@@ -6,7 +6,9 @@ and browser tests drive it over HTTP (`/_admin/...`, see app.py).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import html
 import json
 import random
@@ -22,6 +24,11 @@ ALL_SCOPES = (
 )
 ACCESS_TTL = 3600
 REUSE_LEEWAY = 600
+
+
+def s256(verifier: str) -> str:
+    """The PKCE S256 challenge of a code verifier (RFC 7636)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
 def iso(moment: dt.datetime | None) -> str | None:
@@ -167,6 +174,7 @@ class SimState:
         self.content: dict[str, SimContent] = {}
         self.tasks: dict[str, SimTask] = {}
         self.codes: dict[str, tuple[str, tuple[str, ...], str, float]] = {}
+        self.code_challenges: dict[str, str] = {}  # code -> its PKCE S256 challenge, when one was sent
         self.access_tokens: dict[str, tuple[str, tuple[str, ...], float]] = {}
         self.refresh_tokens: dict[str, RefreshRecord] = {}
         self.revoked_families: set[str] = set()
@@ -284,10 +292,13 @@ class SimState:
 
     # -- OAuth --
 
-    def issue_code(self, account_id: str, scopes: tuple[str, ...], redirect_uri: str) -> str:
+    def issue_code(self, account_id: str, scopes: tuple[str, ...], redirect_uri: str,
+                   code_challenge: str | None = None) -> str:
         code = secrets.token_urlsafe(24)
         with self.lock:
             self.codes[code] = (account_id, scopes, redirect_uri, self.now() + 300)
+            if code_challenge:
+                self.code_challenges[code] = code_challenge
         return code
 
     def _issue_tokens(self, account_id: str, scopes: tuple[str, ...], family: str | None) -> dict[str, Any]:
@@ -301,10 +312,15 @@ class SimState:
             body["refresh_token"] = refresh
         return body
 
-    def exchange_code(self, code: str, redirect_uri: str | None) -> dict[str, Any] | None:
+    def exchange_code(self, code: str, redirect_uri: str | None, code_verifier: str | None = None) -> dict[str, Any] | None:
+        """Tokens for a code, once. A code issued with a PKCE challenge needs the verifier that hashes to it."""
         with self.lock:
             entry = self.codes.pop(code, None)
+            challenge = self.code_challenges.pop(code, None)
             if entry is None or entry[3] < self.now() or (redirect_uri and redirect_uri != entry[2]):
+                return None
+            if challenge is not None and (not code_verifier or s256(code_verifier) != challenge):
+                self.counters["pkce_refused"] += 1
                 return None
             return self._issue_tokens(entry[0], entry[1], None)
 
