@@ -1,27 +1,8 @@
-"""Trackli home: what needs you now, and where to go."""
+"""Trackli's dashboard: `streamlit run app.py` serves the home page (home.py) and pages/, behind
+Trackli's own response headers. The pages are in those files; this one only assembles the server."""
 
 import streamlit as st
 
-from trackli import board, queue, sync
-from trackli.ui import setup
+from trackli.ui import server
 
-pc = setup.page("Trackli", ":material/task_alt:")
-
-with pc.ctx.session() as session:
-    pending = queue.pending_count(session, pc.user_id)
-    columns = board.board(session, pc.user_id)
-    runs = sync.last_runs(session, pc.user_id, limit=1)
-
-st.write("Confluence tasks that mention you, on your own board: triage them in **Pending**, "
-         "work them on the **Board**, and completing a card completes the task in Confluence.")
-a, b, c, d = st.columns(4)
-a.metric("Waiting for approval", pending)
-b.metric("To do", len(columns["todo"]) + len(columns["backlog"]))
-c.metric("In progress", len(columns["in_progress"]))
-d.metric("Done", len(columns["done"]))
-if runs:
-    run = runs[0]
-    st.caption(f"Last sync {run.started_at:%Y-%m-%d %H:%M} UTC: {run.outcome}"
-               + (f" — {run.new_count} new, {run.gone_count} gone" if run.outcome == "ok" else f" — {run.error or ''}"))
-st.page_link("pages/pending.py", label="Review pending tasks", icon=":material/inbox:")
-st.page_link("pages/board.py", label="Open the board", icon=":material/view_kanban:")
+app = st.App("home.py", middleware=server.MIDDLEWARE)

@@ -285,7 +285,7 @@ def bench_pages(rows: list[Row], url: str, pending=2000, cards=1000) -> None:
 
         def page(name):
             def make():
-                at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+                at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=120)
                 at.switch_page(f"pages/{name}.py")
                 return at
             return make

@@ -145,3 +145,13 @@ def test_overdue_is_relative_to_today_and_never_for_done(ctx, user_id):
     today = dt.date(2026, 6, 1)
     assert cards["late"].overdue(today) and not cards["late but done"].overdue(today)
     assert not cards["late"].overdue(dt.date(2025, 12, 31))
+
+
+@pytest.mark.parametrize("value", ["2026-12-01junk", "2026-12-1", "01/12/2026", "tomorrow"])
+def test_due_dates_are_parsed_strictly(value):
+    with pytest.raises(ValidationError, match="is not a date"):
+        board.parse_due(value)
+
+
+def test_due_dates_take_a_date_or_an_iso_timestamp():
+    assert board.parse_due("2026-12-01") == board.parse_due("2026-12-01T09:30:00") == dt.date(2026, 12, 1)

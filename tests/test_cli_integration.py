@@ -78,3 +78,15 @@ def test_worker_once_syncs_and_drains(ctx, sim, capsys):
     j(capsys, "connect", "token", "--site", sim.url, "--email", ME[1], "--token", ME_API_TOKEN)
     summary = j(capsys, "worker", "--once", "--every", "0")
     assert summary["synced"][0]["new"] == 30 and summary["drained"]["sent"] == 0 and summary["errors"] == []
+
+
+def test_a_sync_already_running_exits_2_and_says_so(ctx, sim, capsys):
+    from trackli.models import SyncRun, utcnow
+
+    conn = j(capsys, "connect", "token", "--site", sim.url, "--email", ME[1], "--token", ME_API_TOKEN)["id"]
+    with ctx.session() as s:
+        s.add(SyncRun(connection_id=conn, user_id=1, trigger="scheduled", started_at=utcnow(),
+                      heartbeat_at=utcnow(), outcome="running"))
+    code, out, err = run(capsys, "sync", "--json")
+    assert code == 2 and json.loads(out)[0]["outcome"] == "already_running"
+    assert "already running" in json.loads(err)["error"]

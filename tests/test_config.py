@@ -45,8 +45,8 @@ def test_postgres_url_gets_the_psycopg3_driver(tmp_path):
         # Values that once reached the code as nan, inf or zero and ended in a traceback.
         ("TRACKLI_HTTP_TIMEOUT_S", "nan", "from 1 to 300"),
         ("TRACKLI_HTTP_TIMEOUT_S", "1e400", "from 1 to 300"),
-        ("TRACKLI_LEASE_S", "0", "from 10 to 86400"),
-        ("TRACKLI_LEASE_S", "inf", "from 10 to 86400"),
+        ("TRACKLI_LEASE_S", "0", "from 1 to 86400"),
+        ("TRACKLI_LEASE_S", "inf", "from 1 to 86400"),
         ("TRACKLI_SYNC_DEADLINE_S", "-5", "from 30 to 86400"),
         # A database URL that libpq would complete from its defaults, silently landing elsewhere.
         ("TRACKLI_DATABASE_URL", "postgresql://", "must name the database"),

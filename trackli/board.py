@@ -56,8 +56,9 @@ def parse_due(value: Any) -> dt.date | None:
         return value
     if hasattr(value, "date") and callable(value.date):  # pandas.Timestamp
         return value.date()
+    text = str(value).strip()
     try:
-        return dt.date.fromisoformat(str(value).strip()[:10])
+        return dt.date.fromisoformat(text) if len(text) <= 10 else dt.datetime.fromisoformat(text).date()
     except ValueError:
         raise ValidationError(f"{value!r} is not a date: use YYYY-MM-DD") from None
 

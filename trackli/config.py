@@ -152,7 +152,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "ATLASSIAN_AUTH_URL": ("atlassian_auth_url", _url),
     "ATLASSIAN_API_URL": ("atlassian_api_url", _url),
     "TRACKLI_SYNC_MIN_INTERVAL_S": ("sync_min_interval_s", _seconds(0, 86400)),
-    "TRACKLI_LEASE_S": ("lease_s", _seconds(10, 86400)),
+    "TRACKLI_LEASE_S": ("lease_s", _seconds(1, 86400)),
     "TRACKLI_AUDIT_RETENTION_DAYS": ("audit_retention_days", _days),
     "TRACKLI_HTTP_TIMEOUT_S": ("http_timeout_s", _seconds(1, 300)),
     "TRACKLI_SYNC_DEADLINE_S": ("sync_deadline_s", _seconds(30, 86400)),

@@ -3,6 +3,7 @@
 import re
 import time
 
+import httpx
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -144,7 +145,7 @@ def test_diagnostics_names_a_missing_scope(ctx, user_id, app_server, sim, page):
     sim.state.knobs.auto_approve = True
     goto(page, app_server, "/connect", "Connect")
     page.get_by_role("button", name="Connect Atlassian").click()
-    page.get_by_text("Connected to Atlassian").wait_for()
+    page.get_by_text("Atlassian did not grant write:task:confluence").wait_for()  # said at once, not a green "Connected"
     goto(page, app_server, "/diagnostics", "Diagnostics")
     page.get_by_text("the connection lacks write:task:confluence").wait_for()
     page.get_by_text("developer console").first.wait_for()
@@ -154,14 +155,16 @@ def test_diagnostics_names_a_missing_scope(ctx, user_id, app_server, sim, page):
 def test_deep_links_on_a_fresh_server_get_the_set_up_and_header(ctx, user_id, app_server, sim, page):
     sim.state.knobs.auto_approve = True
     app_server.restart()
-    page.goto(app_server.url + "/board")  # the very first request to this server
+    headers = httpx.get(app_server.url + "/board").headers  # the very first request to this server
+    assert (headers["x-frame-options"], headers["x-content-type-options"]) == ("DENY", "nosniff")
+    assert headers["content-security-policy"] == "frame-ancestors 'none'" and headers["referrer-policy"] == "same-origin"
+    page.goto(app_server.url + "/board")
     page.get_by_role("heading", name="Board", level=1).wait_for()
     page.get_by_text("Pending 0").wait_for()  # the header
     page.get_by_role("link", name="Diagnostics").wait_for()  # the navigation
 
     # The OAuth callback URL as the very first request after a restart.
     from trackli import connections
-    import httpx
 
     from tests.conftest import point_at
 

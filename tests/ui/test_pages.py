@@ -1,7 +1,7 @@
 """AppTest for every page: rendering, each button, empty states and error banners.
 
-Each test runs app.py's pages the way a fresh server does (switch_page runs the page file
-without app.py), against the test database and, where needed, the simulated Atlassian.
+Each test runs the home page and pages/ the way a fresh server does (switch_page runs the page file
+without home.py), against the test database and, where needed, the simulated Atlassian.
 """
 
 import re
@@ -18,7 +18,7 @@ from trackli import board, completion, connections, queue, sync
 from trackli.models import AtlassianConnection, Card
 from trackli.simulator import ME, ME_API_TOKEN
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "home.py")
 HOSTILE = "<img src=x onerror=alert(1)> must stay text"
 
 
@@ -341,7 +341,7 @@ def test_no_secret_on_any_page_after_a_full_flow(ctx, user_id, sim_env):
     secrets = {ME_API_TOKEN, sim_env.state.client_secret} | set(sim_env.state.access_tokens) | set(sim_env.state.refresh_tokens)
     # Each page must show its real content, or a page that failed to render would pass for want of text.
     expected = {None: "Waiting for approval", "pending": "Edits to title, due date and project",
-                "board": "Confluence page", "connect": "Granted scopes", "audit": "Details",
+                "board": "Confluence page", "connect": "last sync", "audit": "Details",
                 "diagnostics": "Live probe"}
     for page, marker in expected.items():
         at = open_page(page)
@@ -420,3 +420,25 @@ def test_queue_filters_by_space_due_date_and_text(ctx, user_id, sim_env):
     assert list(at.data_editor[0].value["title"]) == [HOSTILE]
     at.text_input(key="filter_text").input("no such words anywhere").run()
     assert "No pending task matches these filters" in texts(at)
+
+
+def test_url_and_upstream_text_is_shown_literally_never_as_links_or_images(ctx, user_id, sim_env):
+    at = open_page("connect", error="[Click here](https://evil.example/login) ![x](http://127.0.0.1:8821/pixel.png)")
+    no_exceptions(at)
+    raw = at.error[0].value
+    assert "\\[Click here\\]\\(https\\:" in raw and "\\!\\[x\\]" in raw  # escaped: no link, no image fetched
+    sim_env.state.site_name = "[Verify your account](https://evil.example)"
+    oauth_connect(point_at(ctx, sim_env), user_id, sim_env)
+    at = open_page("diagnostics")
+    no_exceptions(at)
+    assert at.header[0].value.startswith("\\[Verify your account\\]\\(https\\:")
+
+
+def test_a_database_that_cannot_be_used_gets_a_page_that_says_so_not_a_traceback(env, monkeypatch, tmp_path):
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("TRACKLI_DATABASE_URL", f"sqlite:///{broken}")
+    for page in (None, "pending"):
+        at = open_page(page)
+        no_exceptions(at)
+        assert shown(at.error[0]).startswith("Trackli cannot start: the database cannot be used")

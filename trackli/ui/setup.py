@@ -1,27 +1,33 @@
 """The one set-up every page calls first: page config, sign-in gate, database, header, navigation.
 
 Streamlit runs a file in `pages/` on its own when it is the first request to a fresh server
-(a bookmark, the OAuth callback), without `app.py`: so nothing here may rely on `app.py` having run.
+(a bookmark, the OAuth callback), without home.py: so nothing here may rely on the home page having run.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, TypeVar
+import logging
+from typing import Any, Callable, Literal, NoReturn, TypeVar
 
 import streamlit as st
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import DatabaseError
 
 from trackli import connections, queue, users
 from trackli.atlassian import scopes
-from trackli.config import ConfigError, Settings, load_settings
+from trackli.config import Settings, load_settings
 from trackli.context import Context
+from trackli.errors import TrackliError
 from trackli.ui import widgets
+
+log = logging.getLogger("trackli.ui")
 
 T = TypeVar("T")
 
 NAV = (
-    ("app.py", "Home", ":material/home:"),
+    ("home.py", "Home", ":material/home:"),
     ("pages/pending.py", "Pending", ":material/inbox:"),
     ("pages/board.py", "Board", ":material/view_kanban:"),
     ("pages/connect.py", "Connect", ":material/link:"),
@@ -79,15 +85,23 @@ def page(title: str, icon: str = ":material/task_alt:", *, layout: Literal["cent
     email, name = _sign_in_gate()
     try:
         ctx = context_for(load_settings())
-    except ConfigError as exc:
-        st.error(f"Trackli cannot start: {widgets.literal(str(exc))}", icon=":material/error:")
-        st.stop()
-    with ctx.session() as session:
-        user = users.ensure(session, email, name) if email else users.ensure_local(session)
-        pc = PageContext(ctx, user.id, user.email, user.display_name)
+        with ctx.session() as session:
+            user = users.ensure(session, email, name) if email else users.ensure_local(session)
+            pc = PageContext(ctx, user.id, user.email, user.display_name)
+    except TrackliError as exc:  # settings, a foreign database
+        _cannot_start(str(exc))
+    except (DatabaseError, CommandError) as exc:  # unreachable, corrupt, or migrated by a newer Trackli
+        log.error("the database cannot be used: %s", exc)
+        _cannot_start("the database cannot be used: check TRACKLI_DATABASE_URL, that the database is running, "
+                      "and that it is a Trackli database (details are in the server log)")
     _navigation(pc)
     _header(pc, title)
     return pc
+
+
+def _cannot_start(reason: str) -> NoReturn:
+    st.error(f"Trackli cannot start: {widgets.literal(reason)}", icon=":material/error:")
+    st.stop()
 
 
 def _navigation(pc: PageContext) -> None:
