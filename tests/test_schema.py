@@ -104,3 +104,64 @@ def test_foreign_keys_are_enforced(ctx):
         with ctx.session() as session:
             session.add(Project(owner_id=999999, name="orphan"))
             session.flush()
+
+
+def test_duplicate_connections_are_merged_without_losing_an_edit_a_card_or_an_unsent_completion(scratch_database_url):
+    """The state connecting one site twice left behind (issue: 'Pending 76', duplicate cards), at revision
+    0003, upgraded: one connection, every decision and edit kept, no card lost, the unsent completion kept."""
+    from sqlalchemy import text
+
+    engine = db.get_engine(scratch_database_url)
+    db.upgrade(engine, "0003")
+    now = "2026-11-01 10:00:00"
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO users (id, email, display_name, created_at) VALUES (1, 'me@x', 'Me', :n)"), {"n": now})
+
+        def conn(cid, kind, cloud, updated):
+            c.execute(text(
+                "INSERT INTO atlassian_connections (id, user_id, kind, site_url, cloud_id, account_id, scopes, status, "
+                "access_token_enc, created_at, updated_at) VALUES (:i, 1, :k, 'https://acme.atlassian.net', :cl, "
+                "'acc-1', '', 'ok', :tok, :n, :u)"), {"i": cid, "k": kind, "cl": cloud, "tok": f"token-{cid}", "n": now,
+                                                    "u": updated})
+
+        def row(rid, cid, task, status, edits="[]", title="t", card=None):
+            c.execute(text(
+                "INSERT INTO confluence_pending_tasks (id, user_id, connection_id, confluence_task_id, task_title, "
+                "task_description, status, edited_fields, trackli_task_id, first_seen_at, last_seen_at, created_at, "
+                "updated_at) VALUES (:i, 1, :c, :t, :title, '', :s, :e, :card, :n, :n, :n, :n)"),
+                {"i": rid, "c": cid, "t": task, "title": title, "s": status, "e": edits, "card": card, "n": now})
+
+        def card(kid, cid, task, status="todo", position=0):
+            c.execute(text(
+                "INSERT INTO tasks (id, owner_id, title, description, status, position, source, connection_id, "
+                "confluence_task_id, sync_state, created_at, updated_at) VALUES (:i, 1, 'c', '', :s, :p, 'confluence', "
+                ":c, :t, 'synced', :n, :n)"), {"i": kid, "s": status, "p": position, "c": cid, "t": task, "n": now})
+
+        conn(1, "api_token", None, "2026-11-01 10:00:00")
+        conn(2, "oauth", "cloud-1", "2026-11-02 10:00:00")  # the same site and account, connected again by OAuth
+        card(10, 1, "100")
+        card(20, 2, "100", status="done", position=0)  # a duplicate card, with an unsent completion
+        card(21, 2, "300")
+        c.execute(text("INSERT INTO completion_outbox (task_id, user_id, connection_id, confluence_task_id, "
+                       "desired_status, state, attempts, next_attempt_at, created_at, updated_at) VALUES "
+                       "(21, 1, 2, '300', 'complete', 'pending', 0, :n, :n, :n)"), {"n": now})
+        row(1, 1, "100", "approved", card=10)
+        row(2, 1, "200", "pending")
+        row(3, 2, "100", "pending")  # the same task again: the approval wins
+        row(4, 2, "200", "dismissed")  # dismissed in the duplicate: the decision wins
+        row(5, 2, "300", "approved", card=21)
+        row(6, 2, "400", "pending", edits='["title"]', title="My words")  # only in the duplicate: moves over
+    db.upgrade(engine)
+    with engine.connect() as c:
+        [(cid, kind, cloud, token)] = c.execute(text(
+            "SELECT id, kind, cloud_id, access_token_enc FROM atlassian_connections")).all()
+        assert (cid, kind, cloud, token) == (1, "oauth", "cloud-1", "token-2")  # oldest id, newest credentials
+        rows = {r.confluence_task_id: (r.connection_id, r.status, r.task_title) for r in c.execute(text(
+            "SELECT confluence_task_id, connection_id, status, task_title FROM confluence_pending_tasks"))}
+        assert rows == {"100": (1, "approved", "t"), "200": (1, "dismissed", "t"), "300": (1, "approved", "t"),
+                        "400": (1, "pending", "My words")}
+        cards = {r.id: (r.connection_id, r.confluence_task_id, r.source) for r in c.execute(text(
+            "SELECT id, connection_id, confluence_task_id, source FROM tasks"))}
+        assert cards == {10: (1, "100", "confluence"), 20: (None, None, "manual"), 21: (1, "300", "confluence")}
+        [(task_id, state, conn_id)] = c.execute(text("SELECT task_id, state, connection_id FROM completion_outbox")).all()
+        assert (task_id, state, conn_id) == (21, "pending", 1)

@@ -42,6 +42,7 @@ CONSTRAINT_RULES = {
     "ck_completion_outbox_state": "an outbox entry's state must be pending, sending, done or failed",
     "ck_sync_runs_trigger": "a sync run's trigger must be manual, scheduled or cli",
     "uq_sync_runs_one_running_per_connection": "a sync of this connection is already running",
+    "uq_atlassian_connections_user_site_account": "you are already connected to this site with this account",
 }
 
 # SQLite names the columns of a failed UNIQUE, not the constraint: map them back.
@@ -51,6 +52,8 @@ _SQLITE_UNIQUE = {
     "users.email": "uq_users_email",
     "tasks.connection_id, tasks.confluence_task_id": "uq_tasks_connection_confluence_task",
     "sync_runs.connection_id": "uq_sync_runs_one_running_per_connection",
+    "atlassian_connections.user_id, atlassian_connections.cloud_id, atlassian_connections.account_id":
+        "uq_atlassian_connections_user_site_account",
 }
 
 

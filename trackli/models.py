@@ -128,6 +128,8 @@ class AtlassianConnection(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", CONNECTION_KINDS), name="kind"),
         CheckConstraint(_in("status", CONNECTION_STATUSES), name="status"),
+        # One connection per person, Atlassian site and account: connecting again updates it.
+        Index("uq_atlassian_connections_user_site_account", "user_id", "cloud_id", "account_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
