@@ -16,7 +16,7 @@ def test_queue_operations_validate_and_approve_is_idempotent(sim_ctx, user_id, t
     with sim_ctx.session() as s:
         p = board.create_project(s, user_id, "Inbox")
     for bad, message in ((dict(title=" "), "must not be empty"), (dict(title="x" * 501), "at most 500"),
-                         (dict(due_date="2026-13-01"), "not a date"), (dict(project="Nope"), "not found")):
+                         (dict(due_date="2026-13-01"), "not a date"), (dict(project=999999), "not found")):
         with pytest.raises((ValidationError, NotFound), match=message):
             with sim_ctx.session() as s:
                 queue.edit_pending(s, user_id, rows[0].id, **bad)
@@ -74,3 +74,65 @@ def test_other_users_ids_are_not_found_and_nothing_changes(sim_ctx, user_id, oth
     with pytest.raises(NotFound):
         sync.sync_connection(sim_ctx, token_connection, user_id=other_user_id)
     assert waiting(sim_ctx, user_id)[0] == row
+
+
+def test_undo_puts_approved_dismissed_and_restored_rows_back_exactly_and_removes_untouched_cards(sim_ctx, user_id, token_connection):
+    sync.sync_connection(sim_ctx, token_connection)
+    ids = [r.id for r in waiting(sim_ctx, user_id)]
+    with sim_ctx.session() as s:
+        queue.dismiss(s, user_id, ids[:2])
+    with sim_ctx.session() as s:
+        before = queue.snapshot(s, user_id, ids[:6])
+        cards = queue.approve(s, user_id, ids[2:6])
+    with sim_ctx.session() as s:
+        board.move_card(s, user_id, cards[0].id, "in_progress")  # worked on since: it stays
+        worked = next(r.id for r in queue.list_pending(s, user_id, "approved") if r.card_id == cards[0].id)
+    with sim_ctx.session() as s:
+        undone = queue.put_back(s, user_id, before)
+    assert (undone.rows, undone.cards_removed, undone.kept) == (5, 3, [worked])
+    with sim_ctx.session() as s:
+        states = {r.id: r.state for r in queue.list_pending(s, user_id, "all")}
+        assert [states[i] for i in ids[:2]] == ["dismissed", "dismissed"]
+        assert sorted(states[i] for i in ids[2:6]) == ["approved", "pending", "pending", "pending"]
+        assert states[worked] == "approved"
+        assert [c.id for c in board.list_cards(s, user_id)] == [cards[0].id]
+    with sim_ctx.session() as s:
+        before = queue.snapshot(s, user_id, ids[:2])
+        queue.restore(s, user_id, ids[:2])
+    with sim_ctx.session() as s:
+        queue.put_back(s, user_id, before)
+    assert [r.id for r in waiting(sim_ctx, user_id, "dismissed")] == ids[:2]
+
+
+def test_search_matches_every_word_in_any_order_and_takes_wildcards_literally(sim_ctx, user_id, token_connection, sim):
+    container = next(iter(sim.state.content.values()))
+    for title in ("Zebra review 100% done", "Review the zebra", "zebra_v2 draft", "zebraXv2 draft"):
+        sim.state.add_task(title, assigned_to=ME[0], container=container)
+    sync.sync_connection(sim_ctx, token_connection)
+
+    def titles(text):
+        with sim_ctx.session() as s:
+            return sorted(r.title for r in queue.list_pending(s, user_id, text=text))
+
+    assert titles("  review   ZEBRA ") == ["Review the zebra", "Zebra review 100% done"]
+    assert titles("100%") == ["Zebra review 100% done"]
+    assert titles("zebra_v2") == ["zebra_v2 draft"]
+    assert titles("%") == ["Zebra review 100% done"]
+
+
+def test_a_project_typed_in_the_queue_is_found_in_any_case_or_created(sim_ctx, user_id, token_connection):
+    sync.sync_connection(sim_ctx, token_connection)
+    rows = waiting(sim_ctx, user_id)
+    with sim_ctx.session() as s:
+        ops = board.create_project(s, user_id, "Ops")
+    with sim_ctx.session() as s:
+        assert queue.edit_pending(s, user_id, rows[0].id, project="ops").project_id == ops.id  # not a second "ops"
+        platform = queue.edit_pending(s, user_id, rows[1].id, project="Platform").project_id
+    with sim_ctx.session() as s:
+        assert sorted(p.name for p in board.list_projects(s, user_id)) == ["Ops", "Platform"]
+        cards = queue.approve(s, user_id, [rows[2].id], project="Research")  # the bulk picker's new name
+        assert board.get_project(s, user_id, cards[0].project_id).name == "Research"
+    with pytest.raises(ValidationError, match="already have a project"):
+        with sim_ctx.session() as s:
+            board.create_project(s, user_id, "OPS")
+    assert platform is not None

@@ -73,7 +73,9 @@ def get_project(session: Session, user_id: int, project_id: int) -> Project:
 
 
 def project_by_name(session: Session, user_id: int, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.owner_id == user_id, Project.name == name.strip()))
+    """The person's project of that name, in any case ("ops" finds "Ops")."""
+    project = session.scalar(select(Project).where(
+        Project.owner_id == user_id, func.lower(Project.name) == name.strip().lower()).order_by(Project.id).limit(1))
     if project is None:
         raise NotFound(f"project {name!r} not found")
     return project
@@ -83,7 +85,7 @@ def _project_name(session: Session, user_id: int, name: str, exclude_id: int | N
     name = clean_title(name, "project name")
     if len(name) > MAX_PROJECT_NAME:
         raise ValidationError(f"a project name is at most {MAX_PROJECT_NAME} characters")
-    clash = select(Project.id).where(Project.owner_id == user_id, Project.name == name)
+    clash = select(Project.id).where(Project.owner_id == user_id, func.lower(Project.name) == name.lower())
     if exclude_id is not None:
         clash = clash.where(Project.id != exclude_id)
     if session.scalar(clash) is not None:
@@ -119,13 +121,19 @@ def list_projects(session: Session, user_id: int, include_archived: bool = False
     return list(session.scalars(stmt.order_by(Project.name)))
 
 
-def resolve_project(session: Session, user_id: int, project: int | str | None) -> int | None:
-    """A project id of the user's from an id or a name; None stays None."""
-    if project is None or project == "":
+def resolve_project(session: Session, user_id: int, project: int | str | None, *, create: bool = False) -> int | None:
+    """A project id of the user's from an id or a name (any case); None stays None. With `create`, a
+    name that matches none of the person's projects makes a new one."""
+    if project is None or (isinstance(project, str) and not project.strip()):
         return None
     if isinstance(project, int) or (isinstance(project, str) and project.isdigit()):
         return get_project(session, user_id, int(project)).id
-    return project_by_name(session, user_id, str(project)).id
+    try:
+        return project_by_name(session, user_id, str(project)).id
+    except NotFound:
+        if not create:
+            raise
+        return create_project(session, user_id, str(project)).id
 
 
 # ---- cards --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ everything here is the person's side of it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from sqlalchemy import func, select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from trackli import audit, board
 from trackli.atlassian.client import chunks
 from trackli.errors import NotFound, ValidationError
-from trackli.models import Card, PendingTask, Project, utcnow
+from trackli.models import Card, OutboxEntry, PendingStatus, PendingTask, Project, utcnow
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ def list_pending(
         stmt = stmt.where(PendingTask.status == state)
     if space_key:
         stmt = stmt.where(PendingTask.confluence_space_key == space_key)
-    if text:
-        stmt = stmt.where(PendingTask.task_title.ilike(f"%{text}%"))
+    for word in (text or "").split():  # every word, in any order; % and _ are just characters
+        literal = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(PendingTask.task_title.ilike(f"%{literal}%", escape="\\"))
     if due_before:
         stmt = stmt.where(PendingTask.due_date <= due_before)
     if stable_order:
@@ -123,7 +124,7 @@ def edit_pending(
         row.due_date = board.parse_due(due_date)
         edited.append("due_date")
     if project is not ...:
-        row.project_id = board.resolve_project(session, user_id, project)
+        row.project_id = board.resolve_project(session, user_id, project, create=True)
         edited.append("project")
     row.edited_fields = sorted(set(edited))
     row.updated_at = utcnow()
@@ -136,7 +137,7 @@ def approve(
 ) -> list[Card]:
     """Cards for the given pending tasks (or all pending), in one transaction. Approving twice makes one card."""
     board.lock_board(session, user_id)  # before reading: a concurrent approval of the same rows waits, then sees them approved
-    default_project = board.resolve_project(session, user_id, project)
+    default_project = board.resolve_project(session, user_id, project, create=True)
     if all_pending:
         rows = list(session.scalars(select(PendingTask).where(
             PendingTask.user_id == user_id, PendingTask.status == "pending").with_for_update()))
@@ -200,3 +201,75 @@ def restore(session: Session, user_id: int, ids: Iterable[int]) -> int:
         audit.record(session, user_id, "queue.restored", {"count": len(changed), "pending_ids": [r.id for r in changed][:50]},
                      provider="trackli")
     return len(changed)
+
+
+# ---- undo ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RowState:
+    """A queue row as it was before a bulk action, to put it back exactly so."""
+
+    pending_id: int
+    status: PendingStatus
+    gone_reason: str | None
+    card_id: int | None
+
+
+def snapshot(session: Session, user_id: int, ids: Iterable[int]) -> list[RowState]:
+    return [RowState(r.id, r.status, r.gone_reason, r.trackli_task_id) for r in _owned(session, user_id, ids)]
+
+
+@dataclass
+class Undone:
+    rows: int = 0  # rows back as they were
+    cards_removed: int = 0  # cards the action made, untouched since, taken off the board
+    kept: list[int] = field(default_factory=list)  # pending ids whose card was worked on since: left approved
+
+    def describe(self) -> str:
+        text = f"{self.rows} task(s) back as they were"
+        if self.cards_removed:
+            text += f", {self.cards_removed} card(s) taken off the board"
+        if self.kept:
+            text += f"; {len(self.kept)} card(s) were moved or edited since and stay on the board"
+        return text
+
+
+def put_back(session: Session, user_id: int, states: Iterable[RowState]) -> Undone:
+    """Undo a bulk approve, dismiss or restore: each row gets its status, reason and card back; a card
+    the action made is removed only while it has no history of its own (not moved, edited or sent)."""
+    board.lock_board(session, user_id)
+    states = list(states)
+    rows = {r.id: r for r in _owned(session, user_id, [s.pending_id for s in states], lock=True)}
+    out = Undone()
+    for state in states:
+        row = rows[state.pending_id]
+        made = row.trackli_task_id if row.trackli_task_id != state.card_id else None
+        if made is not None:
+            card = session.get(Card, made)
+            if card is not None and not _untouched(session, card, row):
+                out.kept.append(row.id)
+                continue
+            if card is not None:
+                session.delete(card)
+                out.cards_removed += 1
+        row.status, row.gone_reason, row.trackli_task_id = state.status, state.gone_reason, state.card_id
+        row.updated_at = utcnow()
+        out.rows += 1
+    session.flush()
+    if out.rows:
+        audit.record(session, user_id, "queue.undone", {"count": out.rows, "cards_removed": out.cards_removed,
+                                                        "kept": out.kept[:50]}, provider="trackli")
+    return out
+
+
+def _untouched(session: Session, card: Card, row: PendingTask) -> bool:
+    """Still the card approving `row` made: in To do, with the row's title, date and text, nothing sent."""
+    sent = session.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.task_id == card.id))
+    return (card.status == "todo" and not sent and card.title == row.task_title and card.due_date == row.due_date
+            and card.description == (row.task_description or ""))
+
+
+def changes_since(session: Session, user_id: int, since: Any) -> int:
+    """How many of the person's queue rows changed after `since` (what a deferred refresh would show)."""
+    return session.scalar(select(func.count()).select_from(PendingTask).where(
+        PendingTask.user_id == user_id, PendingTask.updated_at > since)) or 0

@@ -156,6 +156,19 @@ def test_grid_edits_are_saved_and_approve_selected_makes_cards(ctx, user_id, sim
     assert "Edited in the grid" in titles
 
 
+def test_a_new_user_gives_a_task_a_project_by_typing_its_name(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)  # no project exists yet
+    at = open_page("pending")
+    ids = at.session_state["queue_ids"]
+    at.session_state["queue"] = {"edited_rows": {0: {"project": "Brand new"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        assert [p.name for p in board.list_projects(s, user_id)] == ["Brand new"]
+        assert next(r for r in queue.list_pending(s, user_id) if r.id == ids[0]).project == "Brand new"
+    assert "Brand new" in at.selectbox(key="default_project").options  # the bulk picker offers it too
+
+
 def test_invalid_grid_edit_shows_an_error_and_keeps_the_old_value(ctx, user_id, sim_env):
     synced(ctx, user_id, sim_env)
     at = open_page("pending")
@@ -177,10 +190,49 @@ def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
     at.multiselect(key="restore_pick").select(at.multiselect(key="restore_pick").options[0]).run()
     button(at, "Restore").click().run()
     assert "1 task(s) back in the queue" in shown(at.success[0])
-    button(at, "Approve all").click().run()
+    button(at, "Approve 30 shown").click().run()  # more than 25: asked first
+    assert "Approve 30 tasks at once?" in shown(at.warning[0])
+    with ctx.session() as s:
+        assert queue.pending_count(s, user_id) == 30
+    button(at, "Yes, approve 30").click().run()
     assert "30 card(s) added" in shown(at.success[0])
     with ctx.session() as s:
         assert queue.pending_count(s, user_id) == 0
+    button(at, "Undo").click().run()  # back exactly as they were, and the cards off the board
+    assert "30 task(s) back as they were, 30 card(s) taken off the board" in shown(at.success[0])
+    with ctx.session() as s:
+        assert queue.pending_count(s, user_id) == 30 and board.list_cards(s, user_id) == []
+
+
+def test_bulk_actions_act_on_exactly_the_rows_shown(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    at = open_page("pending")
+    space = at.selectbox(key="filter_space").options[1]
+    at.selectbox(key="filter_space").select(space).run()
+    with ctx.session() as s:
+        shown_ids = {r.id for r in queue.list_pending(s, user_id) if r.space_key == space}
+    assert 0 < len(shown_ids) < 25
+    button(at, f"Approve {len(shown_ids)} shown").click().run()  # no question below 26 rows
+    no_exceptions(at)
+    with ctx.session() as s:
+        assert {r.id for r in queue.list_pending(s, user_id, "approved")} == shown_ids
+        assert queue.pending_count(s, user_id) == 30 - len(shown_ids)
+
+
+def test_select_all_ticks_every_shown_row_and_restore_stays_on_the_dismissed_tab(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    at = open_page("pending")
+    at.text_input(key="filter_text").input("the").run()
+    with ctx.session() as s:
+        shown_ids = [r.id for r in queue.list_pending(s, user_id, text="the", stable_order=True)]
+    at.checkbox(key="select_all").check().run()
+    button(at, f"Dismiss selected ({len(shown_ids)})").click().run()
+    with ctx.session() as s:
+        assert sorted(r.id for r in queue.list_pending(s, user_id, "dismissed")) == sorted(shown_ids)
+    at.session_state["pending_tab"] = "Dismissed"
+    at.multiselect(key="restore_pick").select(at.multiselect(key="restore_pick").options[0]).run()
+    button(at, "Restore").click().run()
+    assert at.session_state["pending_tab"] == "Dismissed"
 
 
 def test_board_shows_cards_literally_and_moves_them_with_completion_sync(ctx, user_id, sim_env):

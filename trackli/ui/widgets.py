@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, Callable, Hashable, TypeVar
 
@@ -37,12 +38,15 @@ def literal(text: str | None) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 
 
-def watch(key: str, ctx, user_id: int, stamp_of: Callable[[Any, int], Hashable], every: str = "5s") -> Callable[[], Hashable]:
-    """Rerun the page when `stamp_of(session, user_id)` changes (another tab, the worker); else do nothing.
+def watch(key: str, ctx: Any, user_id: int, stamp_of: Callable[[Any, int], Hashable], every: str = "5s", *,
+          waiting: Callable[[Any, int, dt.datetime], int] | None = None) -> Callable[[], Hashable]:
+    """Catch up with changes made elsewhere (another tab, the worker) when `stamp_of(session, user_id)` moves.
 
-    Only this small fragment reruns on the timer; the page reruns only on a real change, so an
-    edit being made is never thrown away by a refresh that had nothing to show. Returns the
-    stamp function, for `remember_stamp` after the page's own changes.
+    Only this small fragment reruns on the timer. Without `waiting`, a change reruns the page. With it
+    (a page where the person may be typing or has rows ticked), a change never reruns the page on its
+    own: the fragment says how many changes are waiting (`waiting(session, user_id, drawn_at)`) and
+    offers Refresh, so nothing the person has not saved is thrown away. Returns the stamp function,
+    for `remember_stamp` after the page's own changes.
     """
 
     def stamp() -> Hashable:
@@ -53,17 +57,32 @@ def watch(key: str, ctx, user_id: int, stamp_of: Callable[[Any, int], Hashable],
     def _watch() -> None:
         current = stamp()
         previous = st.session_state.get(key)
-        st.session_state[key] = current
-        if previous is not None and previous != current:
+        if previous is None:
+            remember_stamp(key, current)
+            return
+        if previous == current:
+            return
+        if waiting is None:
+            st.session_state[key] = current
             st.rerun()
+        with ctx.session() as session:
+            count = waiting(session, user_id, st.session_state.get(f"{key}_drawn") or dt.datetime.now(dt.timezone.utc))
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.info(f"{max(count, 1)} change(s) made elsewhere are waiting: refresh to see them. "
+                  "What you are typing or have ticked stays until you do.", icon=":material/update:")
+        if right.button("Refresh", key=f"{key}_refresh", icon=":material/refresh:"):
+            st.session_state.pop(key, None)
+            st.rerun(scope="app")
 
+    remember_stamp(key, stamp())  # a full run draws what the database holds now
     _watch()
     return stamp
 
 
 def remember_stamp(key: str, stamp: Hashable) -> None:
-    """After the page itself changed something, take the new stamp so the watcher does not rerun again."""
+    """The page shows the state with this stamp (its first draw, or its own change): nothing is waiting."""
     st.session_state[key] = stamp
+    st.session_state[f"{key}_drawn"] = dt.datetime.now(dt.timezone.utc)
 
 
 def flash(message: str | None = None, kind: str = "success") -> None:
