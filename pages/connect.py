@@ -113,7 +113,8 @@ for conn in conns:
         head.markdown(
             f"{'OAuth 2.0' if conn['kind'] == 'oauth' else 'API token'} · account `{conn['account_email'] or conn['account_id']}`"
             f" · {widgets.literal(conn['site_url'])}\n\n"
-            + (f"Token expires {conn['token_expires_at'][:16].replace('T', ' ')} UTC · " if conn["token_expires_at"] else "")
+            + (f"Token expires {conn['token_expires_at'][:16].replace('T', ' ')} UTC · "
+               if conn["token_expires_at"] and conn["status"] == "ok" else "")
             + (f"last sync {run.started_at:%Y-%m-%d %H:%M} UTC ({run.outcome})" if run else "never synced"))
         if conn["kind"] == "oauth":
             head.caption("Granted scopes: " + (" ".join(conn["scopes"]) or "(none)"))

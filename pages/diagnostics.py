@@ -26,26 +26,32 @@ for conn in conns:
     if not ok or d is None:
         continue
     (st.success if d.ok else st.error)(widgets.literal(d.headline), icon=":material/check_circle:" if d.ok else ":material/error:")
-    st.dataframe(pd.DataFrame([{"check": f.check, "ok": f.ok, "detail": f.detail, "fix": f.fix or ""} for f in d.findings]),
-                 hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame([{"Check": f.check, "OK": f.ok, "What Trackli found": f.detail, "How to fix it": f.fix or ""}
+                               for f in d.findings]), hide_index=True, width="stretch")
     if d.scope_table:
         st.subheader("Scopes: required against granted")
-        st.dataframe(pd.DataFrame(d.scope_table), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame([{"Trackli needs to": r["operation"], "Scopes it takes": r["required"],
+                                    "Missing": r["missing"], "Granted": r["ok"]} for r in d.scope_table]),
+                     hide_index=True, width="stretch")
         st.caption("Granted: " + (" ".join(conn["scopes"]) or "(none)"))
     if d.probes:
         st.subheader("Live probe")
-        st.dataframe(pd.DataFrame([{"API": p.api, "method": p.method, "ok": p.ok, "status": p.status,
-                                    "latency (ms)": round(p.latency_ms, 1) if p.latency_ms is not None else None,
-                                    "detail": p.detail} for p in d.probes]), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame([{"API": p.api, "Method": p.method, "Answered": p.ok, "HTTP status": p.status,
+                                    "Time (ms)": round(p.latency_ms, 1) if p.latency_ms is not None else None,
+                                    "Detail": p.detail} for p in d.probes]), hide_index=True, width="stretch")
     st.subheader("Last sync runs")
     if d.runs:
-        st.dataframe(pd.DataFrame(d.runs), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame([{"Started (UTC)": r["started_at"], "Trigger": r["trigger"], "Outcome": r["outcome"],
+                                    "New": r["new"], "Gone": r["gone"], "Requests": r["requests"],
+                                    "Seconds": r["duration_s"], "Error": r["error"] or ""} for r in d.runs]),
+                     hide_index=True, width="stretch")
     else:
         st.caption("No sync has run yet.")
     st.subheader("Completion outbox")
     st.write(f"{d.outbox['waiting']} waiting · {d.outbox['failed']} failed")
     if d.outbox["failures"]:
-        st.dataframe(pd.DataFrame(d.outbox["failures"]), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame([{"Card": f["card_id"], "Wanted in Confluence": f["status"], "Why it failed": f["error"]}
+                                    for f in d.outbox["failures"]]), hide_index=True, width="stretch")
     st.subheader("Rate-limit headers last seen")
     if d.rate_limit:
         st.json(d.rate_limit)

@@ -43,3 +43,25 @@ def test_a_disconnected_connection_says_reconnect_and_probes_nothing(sim_ctx, us
     connections.disconnect(sim_ctx, user_id, conn)
     d = diagnostics.diagnose(sim_ctx, user_id, conn, live=True)
     assert d.headline.startswith("Reconnect needed") and d.probes == [] and not d.ok
+
+
+def test_findings_are_ranked_and_every_row_agrees_with_a_refused_refresh_token(sim_ctx, user_id, sim):
+    from trackli import sync
+
+    sim.state.knobs.enabled_scopes = tuple(s for s in sim.state.knobs.enabled_scopes if s != "write:task:confluence")
+    conn = oauth_connect(sim_ctx, user_id, sim)
+    d = diagnostics.diagnose(sim_ctx, user_id, conn)
+    assert d.headline.startswith("Trackli cannot") and "write:task:confluence" in d.headline  # the only problem yet
+    sim.state.revoke_all_refresh_tokens()
+    sim.state.expire_access_tokens()
+    with sim_ctx.session() as s:  # the stored expiry says the token is fresh: only a refresh attempt tells
+        from trackli.models import AtlassianConnection
+        import datetime as dt
+        s.get(AtlassianConnection, conn).token_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    assert sync.sync_connection(sim_ctx, conn).outcome == "failed"
+    d = diagnostics.diagnose(sim_ctx, user_id, conn, live=True)
+    assert d.headline.startswith("Reconnect needed")  # before the missing scope, which a reconnect may fix too
+    rows = {f.check: f for f in d.findings}
+    assert not rows["Can refresh"].ok and "refused" in rows["Can refresh"].detail
+    assert not rows["Access token expiry"].ok and rows["Access token expiry"].detail == "not usable until you reconnect"
+    assert d.findings[0].rank == diagnostics.RECONNECT and d.probes == []  # nothing is probed with dead credentials

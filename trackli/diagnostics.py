@@ -21,12 +21,19 @@ from trackli.crypto import SecretKeyError
 from trackli.models import AtlassianConnection, utcnow
 
 
+# What to fix first: a connection that must be reconnected makes every other finding moot.
+RECONNECT, READ_SCOPE, WRITE_SCOPE, RATE_LIMITED, ERROR, WARNING, FINE = range(7)
+WRITE_SCOPES = {"write:task:confluence"}
+
+
 @dataclass
 class Finding:
     check: str
     ok: bool
     detail: str
     fix: str | None = None
+    rank: int = FINE  # among the findings that are not ok, the lowest rank is the headline
+    headline: str | None = None  # what the page says first when this finding leads
 
 
 @dataclass
@@ -50,73 +57,104 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
         conn = connections.get_connection(session, user_id, connection_id)
         runs = sync.last_runs(session, user_id, connection_id, limit=5)
         entries = outbox.entries(session, user_id, ("pending", "sending", "failed"), connection_id)
-    findings: list[Finding] = []
-    now = utcnow()
-    has_token = bool(conn.access_token_enc)
-    findings.append(Finding("Credentials stored", has_token,
-                            "encrypted token present" if has_token else "no token: the connection was disconnected",
-                            None if has_token else "Reconnect on the Connect page"))
-    if conn.kind == "oauth":
-        if conn.token_expires_at:
-            left = conn.token_expires_at - now
-            findings.append(Finding("Access token expiry", True,
-                                    f"expires {conn.token_expires_at:%Y-%m-%d %H:%M} UTC" +
-                                    (" (expired: it will be refreshed on the next call)" if left.total_seconds() < 0 else
-                                     f" (in {int(left.total_seconds() // 60)} min)")))
-        can_refresh = bool(conn.refresh_token_enc)
-        findings.append(Finding("Can refresh", can_refresh,
-                                "refresh token stored (offline_access granted)" if can_refresh else "no refresh token",
-                                None if can_refresh else scopes.fix_for(["offline_access"])))
-    if conn.status != "ok":
-        findings.append(Finding("Connection status", False, f"{conn.status}: {conn.last_error or ''}",
-                                "Reconnect on the Connect page" if conn.status == "needs_reconnect" else None))
-
-    scope_table = []
-    missing_all: list[str] = []
-    if conn.kind == "oauth":
-        for f in scopes.diagnose(conn.scopes):
-            scope_table.append({"operation": f.operation.label, "required": " ".join(f.operation.scopes),
-                                "missing": " ".join(f.missing), "ok": f.ok})
-            missing_all += [m for m in f.missing if m not in missing_all]
-        if missing_all:
-            findings.append(Finding("Granted scopes", False, f"missing {', '.join(missing_all)}", scopes.fix_for(missing_all)))
-        else:
-            findings.append(Finding("Granted scopes", True, "every scope Trackli needs was granted"))
+    rate_limit = next((r.rate_limit for r in runs if r.rate_limit), None)
+    findings = _credentials(conn) + _scopes(conn)
+    findings += _history(runs, rate_limit, [e for e in entries if e.state == "failed"])
+    scope_table = [{"operation": f.operation.label, "required": " ".join(f.operation.scopes),
+                    "missing": " ".join(f.missing), "ok": f.ok} for f in scopes.diagnose(conn.scopes)] \
+        if conn.kind == "oauth" else []
 
     probes: list[Probe] = []
-    if live and has_token:
+    usable = bool(conn.access_token_enc) and conn.status != "needs_reconnect"
+    if live and usable:
         probes = _probe(ctx, conn, http)
-
-    headline = _headline(conn, missing_all, probes, findings)
-    ok = all(f.ok for f in findings) and all(p.ok for p in probes)
+        findings += [Finding(f"Live probe: {p.api}", False, p.detail, rank=ERROR, headline=f"{p.api}: {p.detail}")
+                     for p in probes if p.ok is False]
+    problems = sorted((f for f in findings if not f.ok), key=lambda f: f.rank)
+    if problems:
+        top = problems[0]
+        headline = top.headline or f"{top.check}: {top.detail}" + (f". Fix: {top.fix}." if top.fix else "")
+    elif probes:
+        headline = "Everything works: every API Trackli uses answered."
+    else:
+        headline = "The stored settings look right; run the live probe to check each API."
     failed = [e for e in entries if e.state == "failed"]
     return Diagnosis(
-        connection_id=conn.id, site=conn.site_url, kind=conn.kind, headline=headline, ok=ok, findings=findings,
-        scope_table=scope_table, probes=probes,
+        connection_id=conn.id, site=conn.site_url, kind=conn.kind, headline=headline, ok=not problems,
+        findings=sorted(findings, key=lambda f: (f.ok, f.rank)), scope_table=scope_table, probes=probes,
         runs=[{"started_at": r.started_at, "trigger": r.trigger, "outcome": r.outcome, "new": r.new_count,
                "gone": r.gone_count, "requests": r.requests, "duration_s": r.duration_s, "error": r.error} for r in runs],
         outbox={"waiting": len(entries) - len(failed), "failed": len(failed),
                 "failures": [{"card_id": e.task_id, "status": e.desired_status, "error": e.last_error} for e in failed]},
-        rate_limit=next((r.rate_limit for r in runs if r.rate_limit), None),
+        rate_limit=rate_limit,
     )
 
 
-def _headline(conn: AtlassianConnection, missing: list[str], probes: list[Probe], findings: list[Finding]) -> str:
-    if missing:
-        needs = [op for op in scopes.OPERATIONS.values() if set(op.scopes) & set(missing)]
-        what = ", ".join(op.label for op in needs[:3])
-        return (f"Trackli cannot {what}: the connection lacks {' and '.join(missing)}. "
-                f"Fix: {scopes.fix_for(missing)}.")
-    if conn.status == "needs_reconnect" or not conn.access_token_enc:
-        return f"Reconnect needed: {conn.last_error or 'the connection has no valid credentials'}."
-    if conn.status == "error":
-        return f"The connection has an error: {conn.last_error}"
-    bad = [p for p in probes if not p.ok]
-    if bad:
-        return f"{bad[0].api}: {bad[0].detail}"
-    if probes:
-        return "Everything works: every API Trackli uses answered."
-    return "The stored settings look right; run the live probe to check each API."
+RECONNECT_FIX = "Reconnect Atlassian on the Connect page"
+
+
+def _credentials(conn: AtlassianConnection) -> list[Finding]:
+    """Stored credentials, saying the same thing as the connection's state."""
+    now = utcnow()
+    refused = conn.status == "needs_reconnect"
+    has_token = bool(conn.access_token_enc)
+    reason = conn.last_error or "the connection has no valid credentials"
+    found = [Finding("Credentials stored", has_token,
+                     "encrypted token present" if has_token else "no token: the connection was disconnected",
+                     None if has_token else RECONNECT_FIX, rank=RECONNECT,
+                     headline=None if has_token else f"Reconnect needed: {reason}.")]
+    if refused:
+        found.append(Finding("Connection status", False, f"reconnect needed: {reason}", RECONNECT_FIX, rank=RECONNECT,
+                             headline=f"Reconnect needed: {reason}."))
+    elif conn.status == "error":
+        found.append(Finding("Connection status", False, conn.last_error or "error", None, rank=ERROR,
+                             headline=f"The connection has an error: {conn.last_error}"))
+    if conn.kind != "oauth":
+        return found
+    if refused or not has_token:
+        found.append(Finding("Access token expiry", False, "not usable until you reconnect", RECONNECT_FIX, rank=RECONNECT))
+        found.append(Finding("Can refresh", False, "Atlassian refused the refresh token" if refused else "no refresh token",
+                             RECONNECT_FIX, rank=RECONNECT))
+        return found
+    if conn.token_expires_at:
+        left = (conn.token_expires_at - now).total_seconds()
+        found.append(Finding("Access token expiry", True, f"expires {conn.token_expires_at:%Y-%m-%d %H:%M} UTC" + (
+            " (expired: it will be refreshed on the next call)" if left < 0 else f" (in {int(left // 60)} min)")))
+    can_refresh = bool(conn.refresh_token_enc)
+    found.append(Finding("Can refresh", can_refresh,
+                         "refresh token stored (offline_access granted)" if can_refresh else "no refresh token",
+                         None if can_refresh else scopes.fix_for(["offline_access"]), rank=WARNING))
+    return found
+
+
+def _scopes(conn: AtlassianConnection) -> list[Finding]:
+    if conn.kind != "oauth":
+        return []
+    missing = scopes.missing_product_scopes(conn.scopes)
+    if not missing:
+        return [Finding("Granted scopes", True, "every scope Trackli needs was granted")]
+    needs = [op for op in scopes.OPERATIONS.values() if set(op.scopes) & set(missing)]
+    what = ", ".join(op.label for op in needs[:3])
+    reads = [m for m in missing if m not in WRITE_SCOPES]
+    return [Finding("Granted scopes", False, f"missing {', '.join(missing)}", scopes.fix_for(missing),
+                    rank=READ_SCOPE if reads else WRITE_SCOPE,
+                    headline=f"Trackli cannot {what}: the connection lacks {' and '.join(missing)}. "
+                             f"Fix: {scopes.fix_for(missing)}.")]
+
+
+def _history(runs: list[Any], rate_limit: dict[str, str] | None, failed: list[Any]) -> list[Finding]:
+    found = []
+    last = runs[0] if runs else None
+    limited = bool(last and last.outcome == "failed" and last.error and "rate-limiting" in last.error) or (
+        bool(rate_limit) and str((rate_limit or {}).get("X-RateLimit-Remaining", "")).strip() == "0")
+    if limited:
+        found.append(Finding("Rate limits", False, "Atlassian is rate-limiting this connection",
+                             "nothing to do: Trackli waits and tries again; fewer manual syncs help", rank=RATE_LIMITED,
+                             headline="Atlassian is rate-limiting this connection: Trackli waits and tries again."))
+    if failed:
+        found.append(Finding("Completions", False, f"{len(failed)} change(s) could not be sent to Confluence",
+                             "retry them from their cards on the Board", rank=WARNING))
+    return found
 
 
 def _probe(ctx: Context, conn: AtlassianConnection, http: httpx.Client | None) -> list[Probe]:

@@ -211,16 +211,72 @@ def test_teams_mode_sign_in_gates_a_deep_link_on_a_fresh_server(ctx, app_server,
     page.get_by_role("button", name="Sign in").wait_for()
 
 
-def test_changes_from_another_tab_appear_within_ten_seconds(ctx, user_id, app_server, sim, page):
+def test_changes_from_another_tab_reach_the_board_and_wait_politely_on_pending(ctx, user_id, app_server, sim, page):
     from trackli import connections
     from trackli.simulator import ME, ME_API_TOKEN
 
     conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
     sync.sync_connection(ctx, conn)
-    goto(page, app_server, "/pending", "Pending")
+    goto(page, app_server, "/board", "Board")
     page.get_by_text("Pending 30").wait_for()
     with ctx.session() as s:  # another tab (or the worker) approves three tasks
         queue.approve(s, user_id, [p.id for p in queue.list_pending(s, user_id)[:3]])
     started = time.monotonic()
-    page.get_by_text("Pending 27").wait_for(timeout=10000)
+    page.get_by_text("Pending 27").wait_for(timeout=10000)  # the board has nothing to type in: it reruns
     assert time.monotonic() - started < 10
+
+    goto(page, app_server, "/pending", "Pending")
+    with ctx.session() as s:
+        queue.approve(s, user_id, [p.id for p in queue.list_pending(s, user_id)[:2]])
+    started = time.monotonic()
+    page.get_by_text("2 change(s) made elsewhere are waiting").wait_for(timeout=10000)
+    assert time.monotonic() - started < 10
+    page.get_by_role("button", name="Refresh").click()
+    page.get_by_text("Pending 25").wait_for()
+
+
+def test_a_change_elsewhere_never_discards_what_a_person_is_typing_or_has_ticked(ctx, user_id, app_server, sim, browser):
+    """Tab B ticks two rows and types into a title cell without committing; tab A approves a task."""
+    from trackli import connections
+    from trackli.simulator import ME, ME_API_TOKEN
+
+    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    sync.sync_connection(ctx, conn)
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    tab_a, tab_b = (c.new_page() for c in contexts)
+    try:
+        for tab in (tab_a, tab_b):
+            tab.set_default_timeout(20000)
+            goto(tab, app_server, "/pending", "Pending")
+            tab.wait_for_function(GRID_DRAWN, timeout=20000)
+        for row in (1, 2):
+            x, y = cell(tab_b, 20, row)
+            tab_b.mouse.click(x, y)
+            settle(tab_b)
+        tab_b.get_by_role("button", name="Approve selected (2)").wait_for()
+        x, y = cell(tab_b, 140, 4)
+        tab_b.mouse.dblclick(x, y)
+        typing = tab_b.locator("textarea").last
+        typing.wait_for()
+        typing.fill("Half-typed, not yet committed")
+
+        # Tab A approves the fifth row, through its own grid.
+        x, y = cell(tab_a, 20, 5)
+        tab_a.mouse.click(x, y)
+        settle(tab_a)
+        tab_a.get_by_role("button", name="Approve selected (1)").click()
+        tab_a.get_by_text("1 card(s) added to the board").wait_for()
+
+        tab_b.get_by_text("1 change(s) made elsewhere are waiting").wait_for(timeout=15000)
+        assert typing.is_visible() and typing.input_value() == "Half-typed, not yet committed"
+        assert tab_b.get_by_role("button", name="Approve selected (2)").is_visible()
+        typing.press("Enter")  # committing it saves it, and the page catches up with tab A
+        settle(tab_b)
+        tab_b.get_by_text("Pending 29").wait_for()
+        tab_b.get_by_role("button", name="Approve selected (2)").wait_for()  # still ticked, by task id
+        with ctx.session() as s:
+            titles = {p.title for p in queue.list_pending(s, user_id)}
+        assert "Half-typed, not yet committed" in titles
+    finally:
+        for c in contexts:
+            c.close()
