@@ -348,8 +348,8 @@ def test_diagnostics_names_the_missing_scopes_in_one_line(ctx, user_id, sim_env)
     no_exceptions(at)
     probes = at.dataframe[2].value
     tasks_row = probes[probes["API"] == "tasks"].iloc[0]
-    assert (bool(tasks_row["ok"]), int(tasks_row["status"])) == (False, 401)
-    assert bool(probes[probes["API"] == "pages"].iloc[0]["ok"])
+    assert (bool(tasks_row["Answered"]), int(tasks_row["HTTP status"])) == (False, 401)
+    assert bool(probes[probes["API"] == "pages"].iloc[0]["Answered"])
 
 
 def test_diagnostics_reconnect_needed_and_healthy(ctx, user_id, sim_env):
@@ -359,7 +359,7 @@ def test_diagnostics_reconnect_needed_and_healthy(ctx, user_id, sim_env):
     no_exceptions(at)
     assert "Everything works" in shown(at.success[0])
     write = at.dataframe[1].value
-    assert bool(write[write["API"] == "write tasks"].iloc[0]["ok"])
+    assert bool(write[write["API"] == "write tasks"].iloc[0]["Answered"])
     connections.disconnect(ctx, user_id, conn)
     at = open_page("diagnostics")
     assert shown(at.error[0]).startswith("Reconnect needed")
