@@ -90,3 +90,20 @@ def test_a_sync_already_running_exits_2_and_says_so(ctx, sim, capsys):
     code, out, err = run(capsys, "sync", "--json")
     assert code == 2 and json.loads(out)[0]["outcome"] == "already_running"
     assert "already running" in json.loads(err)["error"]
+
+
+def test_move_takes_columns_as_people_write_them_and_now_sends_the_completion(ctx, sim, capsys):
+    j(capsys, "connect", "token", "--site", sim.url, "--email", ME[1], "--token", ME_API_TOKEN)
+    j(capsys, "sync")
+    pending = j(capsys, "pending")
+    [card] = j(capsys, "approve", str(pending[0]["id"]))
+    for typed in ("In Progress", "in-progress", "in progress"):
+        assert j(capsys, "move", str(card["id"]), typed)["status"] == "in_progress"
+    code, out, err = run(capsys, "move", str(card["id"]), "done")
+    assert code == 0 and "Confluence is updated by the next drain" in out
+    assert sim.state.tasks[card["confluence_task_id"]].status == "incomplete"  # not yet
+    moved = j(capsys, "move", str(card["id"]), "todo", "--now")
+    assert (moved["status"], moved["sync_state"]) == ("todo", "synced")
+    code, out, _ = run(capsys, "move", str(card["id"]), "done", "--now")
+    assert code == 0 and "Confluence is updated" in out and "next drain" not in out
+    assert sim.state.tasks[card["confluence_task_id"]].status == "complete"

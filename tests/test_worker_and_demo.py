@@ -67,33 +67,51 @@ def test_worker_purges_old_audit_entries(sim_ctx, user_id):
     assert [e.event_type for e in _audit(sim_ctx)] == ["recent.event"]
 
 
-def test_demo_starts_the_simulator_and_a_connected_dashboard(env, tmp_path):
-    port, sim_port = free_port(), free_port()
-    demo_env = {**os.environ, **env, "TRACKLI_DATA_DIR": str(tmp_path / "demo-data")}
-    demo_env.pop("TRACKLI_DATABASE_URL")  # the demo uses its own embedded database
+def start_demo(demo_env, port, sim_port):
     proc = subprocess.Popen([sys.executable, "-m", "trackli", "demo", "--port", str(port), "--sim-port", str(sim_port),
                              "--tasks", "12"], env=demo_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "the demo did not start"
-            time.sleep(0.3)
-        state = httpx.get(f"http://127.0.0.1:{sim_port}/_admin/state").json()
-        assert state["tasks"] >= 12
-        out = subprocess.run([sys.executable, "-m", "trackli", "sync", "--json"], capture_output=True, text=True,
-                             env={**demo_env, "TRACKLI_DATA_DIR": str(tmp_path / "demo-data" / "demo"),
-                                  "TRACKLI_DATABASE_URL": f"sqlite:///{tmp_path / 'demo-data' / 'demo' / 'trackli-demo.db'}"})
-        assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout)[0]["new"] == 12
-    finally:
-        proc.terminate()
+    deadline = time.monotonic() + 60
+    while True:
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the demo did not start"
+        time.sleep(0.3)
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_demo_starts_a_connected_dashboard_and_a_restart_reuses_its_connection_and_data(env, tmp_path):
+    demo_env = {**os.environ, **env, "TRACKLI_DATA_DIR": str(tmp_path / "demo-data")}
+    demo_env.pop("TRACKLI_DATABASE_URL")  # the demo uses its own embedded database
+
+    def cli(*argv):
+        out = subprocess.run([sys.executable, "-m", "trackli", "--demo", *argv, "--json"], capture_output=True,
+                             text=True, env=demo_env)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    sim_port = free_port()
+    proc = start_demo(demo_env, free_port(), sim_port)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{sim_port}/_admin/state").json()["tasks"] >= 12
+        assert cli("sync")[0]["new"] == 12  # --demo: the CLI finds the demo's data by itself
+    finally:
+        stop(proc)
+    proc = start_demo(demo_env, free_port(), free_port())  # again, on other ports, with the same data dir
+    try:
+        [conn] = cli("connections")
+        assert conn["status"] == "ok"
+        again = cli("sync")
+        assert [(r["outcome"], r["new"]) for r in again] == [("ok", 0)] and len(cli("pending")) == 12
+    finally:
+        stop(proc)

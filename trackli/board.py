@@ -40,10 +40,13 @@ def clean_title(title: str | None, what: str = "title") -> str:
 
 
 def check_status(status: str) -> CardStatus:
+    """A column from what a person types: `in progress`, `In-Progress` and `in_progress` are one column."""
+    typed = "_".join(str(status).strip().lower().replace("-", " ").split())
+    typed = {"to_do": "todo"}.get(typed, typed)
     for known in CARD_STATUSES:
-        if status == known:
+        if typed == known:
             return known
-    raise ValidationError(f"unknown status {status!r}: use one of {', '.join(CARD_STATUSES)}")
+    raise ValidationError(f"unknown status {status!r}: use one of {', '.join(CARD_STATUSES)} (or 'in progress')")
 
 
 def parse_due(value: Any) -> dt.date | None:

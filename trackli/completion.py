@@ -49,13 +49,13 @@ def backoff(attempts: int) -> dt.timedelta:
 
 def drain(
     ctx: Context, *, user_id: int | None = None, limit: int = 200, http: httpx.Client | None = None,
-    retry: RetryPolicy | None = None,
+    retry: RetryPolicy | None = None, card_id: int | None = None,
 ) -> DrainResult:
-    """Send claimed outbox entries (all users', or one user's)."""
+    """Send claimed outbox entries (all users', one user's, or one card's)."""
     result = DrainResult()
     clients: dict[int, ConfluenceClient | Exception] = {}
     try:
-        for entry_id in outbox.claims(ctx, user_id, limit):
+        for entry_id in outbox.claims(ctx, user_id, limit, card_id=card_id):
             with ctx.session() as session:
                 entry = session.get_one(OutboxEntry, entry_id)
                 conn = session.get(AtlassianConnection, entry.connection_id) if entry.connection_id else None

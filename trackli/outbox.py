@@ -112,14 +112,17 @@ def _release_stale(ctx: Context, now: dt.datetime) -> None:
                 state="done" if newer else "pending", last_error="superseded" if newer else "resent after an interrupted send"))
 
 
-def claim(ctx: Context, user_id: int | None, limit: int) -> list[int]:
-    """Mark up to `limit` due entries as `sending` under a lease; each is claimed by one caller only."""
+def claim(ctx: Context, user_id: int | None, limit: int, card_id: int | None = None) -> list[int]:
+    """Mark up to `limit` due entries (of one card, if given) as `sending` under a lease; each is claimed
+    by one caller only."""
     now = utcnow()
     _release_stale(ctx, now)
     with ctx.session() as session:
         stmt = select(OutboxEntry.id).where(OutboxEntry.state == "pending", OutboxEntry.next_attempt_at <= now)
         if user_id is not None:
             stmt = stmt.where(OutboxEntry.user_id == user_id)
+        if card_id is not None:
+            stmt = stmt.where(OutboxEntry.task_id == card_id)
         candidates = list(session.scalars(stmt.order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)))
         claimed = []
         for entry_id in candidates:
@@ -131,11 +134,11 @@ def claim(ctx: Context, user_id: int | None, limit: int) -> list[int]:
         return claimed
 
 
-def claims(ctx: Context, user_id: int | None, limit: int, chunk: int = 20) -> Iterator[int]:
+def claims(ctx: Context, user_id: int | None, limit: int, chunk: int = 20, card_id: int | None = None) -> Iterator[int]:
     """Claim a few entries at a time, so a slow batch never outlives the lease of what it holds."""
     handed = 0
     while handed < limit:
-        claimed = claim(ctx, user_id, min(chunk, limit - handed))
+        claimed = claim(ctx, user_id, min(chunk, limit - handed), card_id)
         if not claimed:
             return
         for entry_id in claimed:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from trackli import board
-from trackli.cli.base import EXIT_OK, Output, Verbs, acting_user, record_id, table
+from trackli import board, completion
+from trackli.cli.base import EXIT_OK, EXIT_REMOTE, Output, Verbs, acting_user, record_id, table
 from trackli.context import Context
 
 
@@ -31,6 +31,7 @@ def register(verbs: Verbs) -> None:
     move.add_argument("task_id", type=record_id)
     move.add_argument("status")
     move.add_argument("--position", type=int, default=None)
+    move.add_argument("--now", action="store_true", help="send the completion to Confluence before returning")
 
 
 def cmd_projects(ctx: Context, args: argparse.Namespace, out: Output) -> int:
@@ -71,6 +72,17 @@ def cmd_move(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     with ctx.session() as session:
         card = board.move_card(session, user_id, args.task_id, args.status, args.position)
         data = {"id": card.id, "status": card.status, "position": card.position, "sync_state": card.sync_state}
-    out.emit(data, f"card {data['id']} is now in {data['status']}" + (
-        " (completion sync queued)" if data["sync_state"] == "waiting" else ""))
-    return EXIT_OK
+    if args.now and data["sync_state"] == "waiting":
+        drained = completion.drain(ctx, user_id=user_id, card_id=data["id"])
+        with ctx.session() as session:
+            card = board.get_card(session, user_id, data["id"])
+            data |= {"sync_state": card.sync_state, "sync_error": card.sync_error, "sent": drained.sent}
+    text = f"card {data['id']} is now in {data['status']}"
+    if data["sync_state"] == "waiting":
+        text += "; Confluence is updated by the next drain (the worker, `trackli outbox --drain`, or --now)"
+    elif args.now and data.get("sent"):
+        text += "; Confluence is updated"
+    elif data["sync_state"] == "failed":
+        text += f"; Confluence was not updated: {data.get('sync_error')}"
+    out.emit(data, text)
+    return EXIT_REMOTE if data["sync_state"] == "failed" else EXIT_OK

@@ -42,14 +42,19 @@ def cmd_simulator(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def demo_data(data_dir: Path) -> dict[str, str]:
+    """Where `trackli demo` keeps its data, under the normal data directory; `trackli --demo VERB` reads it."""
+    demo_dir = data_dir / "demo"
+    return {"TRACKLI_DATA_DIR": str(demo_dir),
+            "TRACKLI_DATABASE_URL": os.environ.get("TRACKLI_DATABASE_URL") or f"sqlite:///{demo_dir / 'trackli-demo.db'}"}
+
+
 def demo_environment(sim_url: str, port: int, data_dir: Path) -> dict[str, str]:
     from trackli.simulator.state import SimState
 
     defaults = SimState()
-    return {
+    return demo_data(data_dir) | {
         "TRACKLI_DEMO": "1",
-        "TRACKLI_DATA_DIR": str(data_dir),
-        "TRACKLI_DATABASE_URL": os.environ.get("TRACKLI_DATABASE_URL") or f"sqlite:///{data_dir / 'trackli-demo.db'}",
         "ATLASSIAN_AUTH_URL": sim_url,
         "ATLASSIAN_API_URL": sim_url,
         "ATLASSIAN_CLIENT_ID": defaults.client_id,
@@ -67,12 +72,14 @@ def cmd_demo(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     if not app.exists():
         raise UserError(f"cannot find the dashboard at {app}: run `trackli demo` from a checkout of Trackli")
     with Simulator.running(port=args.sim_port, tasks=args.tasks, pages=max(8, args.tasks // 3)) as sim:
-        env = demo_environment(sim.url, args.port, ctx.settings.data_dir / "demo")
+        env = demo_environment(sim.url, args.port, ctx.settings.data_dir)
         demo_ctx = Context.from_settings(load_settings(env={**os.environ, **env}), migrate=True)
         with demo_ctx.session() as session:
             user_id = users.ensure_local(session).id
         connections.connect_api_token(demo_ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
-        print(f"simulated Atlassian on {sim.url}; dashboard on http://localhost:{args.port}", file=sys.stderr)
+        print(f"simulated Atlassian on {sim.url}; dashboard on http://localhost:{args.port}\n"
+              f"the CLI on the demo's data: trackli --demo pending (or TRACKLI_DATA_DIR={env['TRACKLI_DATA_DIR']} "
+              f"TRACKLI_DATABASE_URL={env['TRACKLI_DATABASE_URL']} trackli pending)", file=sys.stderr)
         command_line = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
                         "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         try:

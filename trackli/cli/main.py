@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--user", metavar="EMAIL", default=argparse.SUPPRESS, help="act as this user (default: the local user)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    common.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                        help="act on the data of `trackli demo` (its database under the data directory)")
     parser = Parser(
         prog="trackli", parents=[common],
         description="Trackli: Confluence tasks assigned to you, on your own board.",
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         settings = load_settings()
+        if getattr(args, "demo", False):
+            settings = load_settings(env={**os.environ, **demo.demo_data(settings.data_dir)})
         # `db upgrade` applies migrations itself; every other verb needs an up-to-date schema.
         ctx = Context.from_settings(settings, migrate=args.migrate)
         return int(args.handler(ctx, args, out))
