@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from trackli import board, completion
 from trackli.cli.base import EXIT_OK, EXIT_REMOTE, Output, Verbs, acting_user, record_id, table
@@ -71,11 +72,13 @@ def cmd_move(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
     with ctx.session() as session:
         card = board.move_card(session, user_id, args.task_id, args.status, args.position)
-        data = {"id": card.id, "status": card.status, "position": card.position, "sync_state": card.sync_state}
+        card_id = card.id
+        data: dict[str, Any] = {"id": card.id, "status": card.status, "position": card.position,
+                                "sync_state": card.sync_state}
     if args.now and data["sync_state"] == "waiting":
-        drained = completion.drain(ctx, user_id=user_id, card_id=data["id"])
+        drained = completion.drain(ctx, user_id=user_id, card_id=card_id)
         with ctx.session() as session:
-            card = board.get_card(session, user_id, data["id"])
+            card = board.get_card(session, user_id, card_id)
             data |= {"sync_state": card.sync_state, "sync_error": card.sync_error, "sent": drained.sent}
     text = f"card {data['id']} is now in {data['status']}"
     if data["sync_state"] == "waiting":
