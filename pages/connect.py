@@ -2,6 +2,7 @@
 
 import json
 import secrets
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -74,10 +75,12 @@ with oauth_col:
     st.subheader("Atlassian account (OAuth 2.0)")
     missing = settings.missing_oauth_settings()
     if missing:
+        here = urlsplit(st.context.url or "http://localhost:8501/connect")
+        callback = f"{here.scheme}://{here.netloc}/connect"  # this server's own address, as the browser sees it
         st.warning(
             "OAuth is not configured yet. Set " + ", ".join(f"`{m}`" for m in missing) +
             " in the environment or in `.streamlit/secrets.toml`, using your app's values from Atlassian's "
-            "developer console (its callback URL must be this page's address, e.g. `http://localhost:8501/connect`). "
+            f"developer console. Its callback URL, and `ATLASSIAN_REDIRECT_URI`, must be this page: `{callback}`. "
             "Or connect with an API token instead.", icon=":material/settings:")
     else:
         st.write("Sign in at Atlassian and grant Trackli access to your Confluence tasks.")

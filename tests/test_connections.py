@@ -26,11 +26,21 @@ def test_api_token_connection_and_bad_credentials(sim_ctx, user_id, sim):
         assert ME_API_TOKEN not in raw
     with pytest.raises(RemoteError, match="refused this email and API token"):
         connections.connect_api_token(sim_ctx, user_id, sim.url, ME[1], "wrong")
-    with pytest.raises(RemoteError, match="could not reach"):
+    with pytest.raises(RemoteError, match=r"could not reach http://127.0.0.1:9: the connection was refused \(is the "):
         connections.connect_api_token(sim_ctx, user_id, "http://127.0.0.1:9", ME[1], "x")
     from trackli.errors import ValidationError
     with pytest.raises(ValidationError, match="must use https"):
         connections.connect_api_token(sim_ctx, user_id, "http://acme.atlassian.net", ME[1], "x")
+
+
+def test_every_field_of_the_token_form_is_checked_at_once_and_a_bare_site_gets_https(sim_ctx, user_id):
+    from trackli.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        connections.connect_api_token(sim_ctx, user_id, "ftp://x", "not-an-email", " ")
+    assert str(err.value).count(";") == 2
+    assert all(field in str(err.value) for field in ("Site URL:", "Email:", "API token:"))
+    assert connections.normalise_site_url(" acme.atlassian.net/wiki/ ") == "https://acme.atlassian.net"
 
 
 def test_oauth_end_to_end_refresh_rotation_reuse_and_family_invalidation(sim_ctx, user_id, sim):

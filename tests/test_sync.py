@@ -2,7 +2,6 @@
 
 import threading
 
-import pytest
 from sqlalchemy import event, func, select
 
 from trackli import board, queue, sync

@@ -83,6 +83,39 @@ def query(
     return list(session.scalars(stmt))
 
 
+def subjects(session: Session, user_id: int, entries: Iterable[AuditEntry]) -> dict[int, str]:
+    """What each entry is about, by title: the card or the queue row it names (the person's own only)."""
+    from trackli.models import Card, PendingTask
+
+    entries = list(entries)
+
+    def ids(entry: AuditEntry) -> list[int]:
+        found = entry.details.get("pending_ids") if isinstance(entry.details, dict) else None
+        return [i for i in found if isinstance(i, int)] if isinstance(found, list) else []
+
+    def card_of(entry: AuditEntry) -> int | None:
+        card = entry.details.get("card_id") if isinstance(entry.details, dict) else None
+        return card if isinstance(card, int) else None
+
+    card_ids = {c for c in map(card_of, entries) if c is not None}
+    pending_ids = {i for e in entries for i in ids(e)[:1]}
+    cards = dict(session.execute(select(Card.id, Card.title).where(
+        Card.owner_id == user_id, Card.id.in_(card_ids))).all()) if card_ids else {}
+    rows = dict(session.execute(select(PendingTask.id, PendingTask.task_title).where(
+        PendingTask.user_id == user_id, PendingTask.id.in_(pending_ids))).all()) if pending_ids else {}
+    out: dict[int, str] = {}
+    for entry in entries:
+        card, several = card_of(entry), ids(entry)
+        if card is not None and card in cards:
+            out[entry.id] = cards[card]
+        elif len(several) == 1 and several[0] in rows:
+            out[entry.id] = rows[several[0]]
+        elif several:
+            count = entry.details.get("count") if isinstance(entry.details.get("count"), int) else len(several)
+            out[entry.id] = f"{count} tasks"
+    return out
+
+
 def event_types(session: Session, user_id: int) -> list[str]:
     return list(
         session.scalars(

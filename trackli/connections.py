@@ -286,12 +286,18 @@ def normalise_site_url(site_url: str) -> str:
 def connect_api_token(
     ctx: Context, user_id: int, site_url: str, email: str, token: str, http: httpx.Client | None = None,
 ) -> int:
-    site_url = normalise_site_url(site_url)
+    problems = []  # every field's problem at once, not one per try
+    try:
+        site_url = normalise_site_url(site_url)
+    except ValidationError as exc:
+        problems.append(f"Site URL: {exc}")
     email = (email or "").strip()
     if "@" not in email:
-        raise ValidationError("enter the email address of your Atlassian account")
+        problems.append("Email: enter the email address of your Atlassian account")
     if not (token or "").strip():
-        raise ValidationError("enter an API token (create one at id.atlassian.com → Security → API tokens)")
+        problems.append("API token: enter one (create it at id.atlassian.com → Security → API tokens)")
+    if problems:
+        raise ValidationError("; ".join(problems))
     token = token.strip()
     client = ConfluenceClient(StaticCredentials.basic(site_url, email, token),
                               transport=transport_for(ctx, http, RetryPolicy(tries=2)))

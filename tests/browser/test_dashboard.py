@@ -128,7 +128,7 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
 
     # Audit entries.
     goto(page, app_server, "/audit", "Audit log")
-    for event in ("oauth.connected", "confluence.tasks_fetched", "confluence.task_completed"):
+    for event in ("Connected with OAuth", "Tasks fetched", "Completed in Confluence"):
         page.get_by_test_id("stExpander").filter(has_text=event).first.wait_for()  # the grid is a canvas
     shot(page, "audit")
     goto(page, app_server, "/diagnostics", "Diagnostics")

@@ -374,12 +374,27 @@ def test_audit_page_filters_and_downloads(ctx, user_id, sim_env):
     at = open_page("audit")
     no_exceptions(at)
     frame = at.dataframe[0].value
-    assert list(frame["event"])[0] == "confluence.fetch_failed"  # newest first
-    assert {"connection.created", "confluence.tasks_fetched"} <= set(frame["event"])
+    assert list(frame["What"])[0] == "Sync failed"  # newest first, in words (the CSV keeps the event names)
+    assert {"Connected with an API token", "Tasks fetched"} <= set(frame["What"])
     at.radio(key="audit_outcome").set_value("Failed").run()
-    assert set(at.dataframe[0].value["outcome"]) == {"failed"}
+    assert set(at.dataframe[0].value["Outcome"]) == {"failed"}
     assert at.get("download_button")
-    assert any("confluence.fetch_failed" in e.label for e in at.expander)
+    assert any("Sync failed" in e.label for e in at.expander)
+
+
+def test_audit_names_the_tasks_and_cards_it_is_about(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    with ctx.session() as s:
+        first, second, third = queue.list_pending(s, user_id)[:3]
+        queue.dismiss(s, user_id, [first.id])
+        [card] = queue.approve(s, user_id, [second.id])
+        board.move_card(s, user_id, card.id, "in_progress")
+        queue.dismiss(s, user_id, [third.id])
+    at = open_page("audit")
+    no_exceptions(at)
+    about = dict(zip(at.dataframe[0].value["What"], at.dataframe[0].value["About"]))
+    assert about["Card moved"] == second.title and about["Approved"] == second.title
+    assert third.title in set(at.dataframe[0].value["About"]) and first.title in set(at.dataframe[0].value["About"])
 
 
 

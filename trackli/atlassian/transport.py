@@ -144,7 +144,7 @@ class Transport:
                 if attempt < policy.tries:
                     self.wait(policy.backoff(attempt))
                     continue
-                raise RemoteError(f"could not reach Atlassian ({exc.__class__.__name__})", transient=True) from None
+                raise RemoteError(f"could not reach {origin(url)}: {self.why(exc)}", transient=True) from None
             self.stats.add(requests=1)
             self._note_rate_limit(response)
             status = response.status_code
@@ -182,6 +182,25 @@ class Transport:
         kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
         return httpx.Response(streamed.status_code, headers=kept, content=bytes(body), request=streamed.request)
 
+    def why(self, exc: Exception) -> str:
+        """A network failure in words a person can act on."""
+        text = str(exc).lower()
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"it did not answer within {self.timeout:g} s"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"it stopped answering for {self.timeout:g} s"
+        if isinstance(exc, httpx.ConnectError):
+            if "refused" in text:
+                return "the connection was refused (is the address right, and is the service running?)"
+            if any(k in text for k in ("name or service", "nodename", "getaddrinfo", "name resolution", "no address")):
+                return "that name does not resolve (check the address for typos)"
+            if "certificate" in text or "ssl" in text:
+                return "its TLS certificate could not be verified"
+            return "the connection could not be made"
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return "it closed the connection without answering"
+        return f"the network failed ({type(exc).__name__})"
+
     def _check_deadline(self, wait: float = 0.0) -> None:
         if self.deadline is not None and time.monotonic() + wait > self.deadline:
             raise RemoteError("the work ran past its time limit and was stopped; it is tried again at the next sync",
@@ -199,6 +218,15 @@ class Transport:
         if seen:
             with self.stats.lock:
                 self.stats.rate_limit = seen
+
+
+def origin(url: str) -> str:
+    """`scheme://host:port` of a URL: where a request went, without its path, query or credentials."""
+    try:
+        parts = httpx.URL(url)
+        return f"{parts.scheme}://{parts.host}" + (f":{parts.port}" if parts.port else "")
+    except Exception:
+        return "Atlassian"
 
 
 def retry_after_s(response: httpx.Response) -> float | None:

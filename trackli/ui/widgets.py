@@ -22,6 +22,25 @@ SYNC_LABELS = {
     "failed": "Sync failed",
     "conflict": "Conflict",
 }
+EVENT_LABELS = {
+    "board.card_moved": "Card moved", "board.conflict_resolved": "Conflict settled",
+    "confluence.fetch_failed": "Sync failed", "confluence.queue_updated": "Queue updated from Confluence",
+    "confluence.task_completed": "Completed in Confluence", "confluence.task_reopened": "Reopened in Confluence",
+    "confluence.task_update_failed": "Confluence not updated", "confluence.tasks_fetched": "Tasks fetched",
+    "connection.created": "Connected with an API token", "connection.disconnected": "Disconnected",
+    "connection.failed": "Connection failed", "keys.rotated": "Encryption key rotated",
+    "oauth.connect_failed": "Sign-in at Atlassian failed", "oauth.connected": "Connected with OAuth",
+    "oauth.initiated": "Sign-in at Atlassian started", "oauth.state_rejected": "Sign-in link refused",
+    "oauth.token_refresh_failed": "Token refresh failed", "oauth.token_refreshed": "Token refreshed",
+    "queue.approved": "Approved", "queue.dismissed": "Dismissed", "queue.edited": "Edited in the queue",
+    "queue.restored": "Restored", "queue.undone": "Undone",
+}
+
+
+def event_label(event_type: str) -> str:
+    return EVENT_LABELS.get(event_type, event_type.replace("_", " ").replace(".", ": ").capitalize())
+
+
 # Streamlit colour names for badges: a card's sync state, a connection's status.
 SYNC_COLOURS = {"synced": "green", "waiting": "orange", "failed": "red", "conflict": "violet", "none": "gray"}
 CONNECTION_BADGES = {"ok": ":green-badge[OK]", "needs_reconnect": ":orange-badge[Reconnect needed]",
