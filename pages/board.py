@@ -74,6 +74,7 @@ with top_right.expander("Add a card", icon=":material/add:"):
 with ctx.session() as session:
     columns = board.board(session, uid, project_id=by_name.get(project_filter))
 all_cards = [c for status in CARD_STATUSES for c in columns[status]]
+several_sites = len({c.site for c in all_cards if c.site}) > 1
 
 if not all_cards:
     st.info("No cards yet. Approve tasks on the **Pending** page, or add a card of your own.", icon=":material/view_kanban:")
@@ -113,6 +114,8 @@ for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES)), strict=
             facts.append(f":red[overdue {card.due_date:%Y-%m-%d}]" if card.overdue(today) else f"due {card.due_date:%Y-%m-%d}")
         if card.source == "confluence":
             facts.append(widgets.sync_badge(card.sync_state))
+            if several_sites and card.site:
+                facts.append(widgets.literal(card.site))
         if card.confluence_url:
             facts.append(f"[Confluence page]({quote(card.confluence_url, safe=':/?&=#%')})")
         if facts:

@@ -186,10 +186,13 @@ with queue_tab:
                 "project": [r.project or "" for r in rows],
                 "page": [r.page_title or "" for r in rows],
                 "space": [r.space_name or r.space_key or "" for r in rows],
+                "site": [r.site or "" for r in rows],
                 "link": [r.url for r in rows],
             },
             index=pd.Index(ids, name="id"),
         )
+        if len({r.site for r in everything}) < 2:  # one site: the column would say the same thing on every row
+            fresh = fresh.drop(columns=["site"])
         # The editor forgets its edits (and row selection) whenever its input changes, so keep the
         # input it was given while the database says what the editor already shows (our own saved
         # edits); take a fresh one when the rows or their values changed elsewhere, keeping the
@@ -210,7 +213,7 @@ with queue_tab:
             frame,
             key="queue",
             hide_index=True,
-            disabled=["page", "space", "link"],
+            disabled=[c for c in ("page", "space", "site", "link") if c in frame.columns],
             column_config={
                 "select": st.column_config.CheckboxColumn("", width=40),
                 "title": st.column_config.TextColumn("Title", max_chars=500, required=True, width="medium"),
@@ -220,6 +223,7 @@ with queue_tab:
                     help="Type a project's name: one of yours (in any case), or a new one, which is created"),
                 "page": st.column_config.TextColumn("Page", width="medium"),
                 "space": st.column_config.TextColumn("Space", width="small"),
+                "site": st.column_config.TextColumn("Site", width="small", help="The Atlassian site the task is on"),
                 "link": st.column_config.LinkColumn("Confluence", display_text="Open", width="small"),
             },
         )

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from trackli import audit, outbox
 from trackli.errors import NotFound, ValidationError
 from trackli.db import lock_row
-from trackli.models import CARD_STATUSES, Card, CardStatus, Project, User, remote_status_for, utcnow
+from trackli.models import (
+    CARD_STATUSES,
+    AtlassianConnection,
+    Card,
+    CardStatus,
+    Project,
+    User,
+    remote_status_for,
+    utcnow,
+)
 
 MAX_TITLE = 500
 MAX_PROJECT_NAME = 100
@@ -291,6 +300,7 @@ class CardView:
     sync_state: str
     sync_error: str | None
     updated_at: dt.datetime
+    site: str | None = None  # the Atlassian site of a Confluence card
 
     def overdue(self, today: dt.date | None = None) -> bool:
         return bool(self.due_date and self.status != "done" and self.due_date < (today or dt.date.today()))
@@ -314,8 +324,10 @@ def list_cards(
     session: Session, user_id: int, *, project_id: int | None = None, status: str | None = None
 ) -> list[CardView]:
     stmt = (
-        select(Card, Project.name, Project.colour)
+        select(Card, Project.name, Project.colour,
+               func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
         .outerjoin(Project, Project.id == Card.project_id)
+        .outerjoin(AtlassianConnection, AtlassianConnection.id == Card.connection_id)
         .where(Card.owner_id == user_id)
     )
     if project_id is not None:
@@ -329,9 +341,9 @@ def list_cards(
             project=name, project_colour=colour, due_date=t.due_date, source=t.source,
             confluence_task_id=t.confluence_task_id, confluence_page_title=t.confluence_page_title,
             confluence_space_key=t.confluence_space_key, confluence_url=t.confluence_url,
-            sync_state=t.sync_state, sync_error=t.sync_error, updated_at=t.updated_at,
+            sync_state=t.sync_state, sync_error=t.sync_error, updated_at=t.updated_at, site=site,
         )
-        for t, name, colour in session.execute(stmt)
+        for t, name, colour, site in session.execute(stmt)
     ]
 
 

@@ -320,7 +320,7 @@ def connect_api_token(
             conn = AtlassianConnection(user_id=user_id, kind="api_token", site_url=site_url)
             session.add(conn)
         conn.kind, conn.site_url, conn.cloud_id = "api_token", site_url, cloud_id or conn.cloud_id
-        conn.site_name = conn.site_name or urlsplit(site_url).hostname
+        conn.site_name = conn.site_name or urlsplit(site_url).netloc
         conn.account_id, conn.account_email, conn.account_name = account.account_id, email, account.name
         conn.access_token_enc = ctx.vault.encrypt(token)
         conn.refresh_token_enc, conn.token_expires_at, conn.scopes = None, None, ""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from trackli import audit, board
 from trackli.atlassian.client import chunks
 from trackli.errors import NotFound, ValidationError
-from trackli.models import Card, OutboxEntry, PendingStatus, PendingTask, Project, utcnow
+from trackli.models import AtlassianConnection, Card, OutboxEntry, PendingStatus, PendingTask, Project, utcnow
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class PendingView:
     edited_fields: tuple[str, ...]
     gone_reason: str | None
     card_id: int | None
+    site: str | None = None  # the Atlassian site's name: a person may connect several
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,7 +58,9 @@ def list_pending(
     """The user's queue, soonest due first (or in discovery order, which edits never reshuffle)."""
     if state not in QUEUE_STATES:
         raise ValidationError(f"unknown state {state!r}: use one of {', '.join(QUEUE_STATES)}")
-    stmt = (select(PendingTask, Project.name).outerjoin(Project, Project.id == PendingTask.project_id)
+    stmt = (select(PendingTask, Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
+            .outerjoin(Project, Project.id == PendingTask.project_id)
+            .join(AtlassianConnection, AtlassianConnection.id == PendingTask.connection_id)
             .where(PendingTask.user_id == user_id))
     if state != "all":
         stmt = stmt.where(PendingTask.status == state)
@@ -78,9 +81,9 @@ def list_pending(
             due_date=r.due_date, page_title=r.confluence_page_title, space_key=r.confluence_space_key,
             space_name=r.confluence_space_name, url=r.confluence_url, state=r.status, project_id=r.project_id,
             project=name, edited_fields=tuple(r.edited_fields or ()), gone_reason=r.gone_reason,
-            card_id=r.trackli_task_id,
+            card_id=r.trackli_task_id, site=site,
         )
-        for r, name in session.execute(stmt)
+        for r, name, site in session.execute(stmt)
     ]
 
 

@@ -509,3 +509,24 @@ def test_a_database_that_cannot_be_used_gets_a_page_that_says_so_not_a_traceback
         at = open_page(page)
         no_exceptions(at)
         assert shown(at.error[0]).startswith("Trackli cannot start: the database cannot be used")
+
+
+def test_several_sites_are_told_apart_in_the_queue_and_on_cards(ctx, user_id, sim_env):
+    from trackli.simulator import Simulator
+
+    synced(ctx, user_id, sim_env)
+    with Simulator.running(tasks=4, pages=2, spaces=1, seed=5) as other:
+        other.state.cloud_id, other.state.site_name = "22222222-0000-0000-0000-000000000000", "Second site"
+        conn = connections.connect_api_token(ctx, user_id, other.url, ME[1], ME_API_TOKEN)
+        sync.sync_connection(ctx, conn)
+    with ctx.session() as s:
+        sites = {r.site for r in queue.list_pending(s, user_id)}
+        assert len(sites) == 2
+        queue.approve(s, user_id, [r.id for r in queue.list_pending(s, user_id)[:2]]
+                      + [r.id for r in queue.list_pending(s, user_id) if r.connection_id == conn][:1])
+    at = open_page("pending")
+    no_exceptions(at)
+    assert set(at.data_editor(key="queue").value["site"]) == sites
+    at = open_page("board")
+    no_exceptions(at)
+    assert all(site in texts(at) for site in sites)
