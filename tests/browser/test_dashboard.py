@@ -93,7 +93,8 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
         assert {c.title for c in s.scalars(select(Card))} == {"Edited in the browser", second.task_title}
 
     # The rest, then the board: titles are text, never markup.
-    page.get_by_role("button", name=re.compile(r"Approve all")).click()
+    page.get_by_role("button", name="Approve 28 shown").click()
+    page.get_by_role("button", name="Yes, approve 28").click()  # more than 25 rows: asked first
     page.get_by_text("28 card(s) added to the board").wait_for()
     goto(page, app_server, "/board", "Board")
     page.get_by_text(HOSTILE).first.wait_for()
