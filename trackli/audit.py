@@ -90,7 +90,8 @@ def subjects(session: Session, user_id: int, entries: Iterable[AuditEntry]) -> d
     entries = list(entries)
 
     def ids(entry: AuditEntry) -> list[int]:
-        found = entry.details.get("pending_ids") if isinstance(entry.details, dict) else None
+        details = entry.details if isinstance(entry.details, dict) else {}
+        found = details.get("pending_ids", [details.get("pending_id")])
         return [i for i in found if isinstance(i, int)] if isinstance(found, list) else []
 
     def card_of(entry: AuditEntry) -> int | None:

@@ -386,6 +386,7 @@ def test_audit_names_the_tasks_and_cards_it_is_about(ctx, user_id, sim_env):
     synced(ctx, user_id, sim_env)
     with ctx.session() as s:
         first, second, third = queue.list_pending(s, user_id)[:3]
+        queue.edit_pending(s, user_id, first.id, due_date="2027-02-01")
         queue.dismiss(s, user_id, [first.id])
         [card] = queue.approve(s, user_id, [second.id])
         board.move_card(s, user_id, card.id, "in_progress")
@@ -394,6 +395,7 @@ def test_audit_names_the_tasks_and_cards_it_is_about(ctx, user_id, sim_env):
     no_exceptions(at)
     about = dict(zip(at.dataframe[0].value["What"], at.dataframe[0].value["About"]))
     assert about["Card moved"] == second.title and about["Approved"] == second.title
+    assert about["Edited in the queue"] == first.title
     assert third.title in set(at.dataframe[0].value["About"]) and first.title in set(at.dataframe[0].value["About"])
 
 
