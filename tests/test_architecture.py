@@ -67,3 +67,15 @@ def test_only_the_ui_package_imports_streamlit(name):
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not {m for m in imported if m == "streamlit" or m.startswith("streamlit.")}, name
+
+
+def test_pages_and_the_ui_package_reach_atlassian_only_through_trackli_connections():
+    root = PACKAGE.parent
+    files = [root / "app.py", root / "home.py", *sorted((root / "pages").glob("*.py")), *sorted((PACKAGE / "ui").glob("*.py"))]
+    for path in files:
+        tree = ast.parse(path.read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                     for a in n.names}
+        assert not {m for m in imported if m.startswith("trackli.atlassian")}, path.name

@@ -270,3 +270,33 @@ def test_connection_errors_are_retried_then_reported(mock):
     client = bearer_client()
     assert all_tasks(client, assigned_to="me-1") == []
     assert route.call_count == 3 and client.stats.retries == 2
+
+
+@pytest.mark.parametrize("link, allowed", [
+    ("/wiki/api/v2/tasks?cursor=abc", True),
+    (f"{ROOT}/wiki/api/v2/tasks?cursor=abc", True),
+    ("/wiki/../../other-cloud/wiki/api/v2/tasks", False),  # climbs out of this site's gateway prefix
+    ("/wiki/%2e%2e/%2e%2e/other-cloud/wiki/api/v2/tasks", False),
+    (f"{API}/ex/confluence/other-cloud/wiki/api/v2/tasks", False),  # another tenant on the same host
+    ("https://evil.example/wiki/api/v2/tasks", False),
+    ("//evil.example/wiki/api/v2/tasks", False),
+    (f"http://api.atlassian.com/ex/confluence/{CLOUD}/wiki/api/v2/tasks", False),  # scheme downgrade
+    (f"https://api.atlassian.com:8443/ex/confluence/{CLOUD}/wiki/api/v2/tasks", False),
+    (f"https://user:pw@api.atlassian.com/ex/confluence/{CLOUD}/wiki/api/v2/tasks", False),
+    ("/wiki/api/v2/tasks?cursor=a\nHost: evil", False),
+])
+def test_links_from_upstream_stay_inside_the_connections_root(link, allowed):
+    from trackli.atlassian.client import inside_root
+
+    assert (inside_root(ROOT, link) is not None) is allowed
+
+
+def test_every_try_and_every_wait_tells_the_job_it_is_alive(mock):
+    route = mock.route(method="GET", url=f"{ROOT}/wiki/api/v2/tasks")
+    route.side_effect = [httpx.Response(503, headers={"Retry-After": "2"}), httpx.Response(429),
+                         httpx.Response(200, json={"results": [task(1)]})]
+    client = bearer_client()
+    beats = []
+    client.transport.on_activity = lambda: beats.append(len(client.sleeps))
+    assert [t.id for t in all_tasks(client, assigned_to="me-1")] == ["1"]
+    assert beats == [0, 0, 1, 1, 2]  # before each of the three tries, and before each of the two waits

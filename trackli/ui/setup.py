@@ -16,7 +16,6 @@ from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
 from trackli import connections, queue, users
-from trackli.atlassian import scopes
 from trackli.config import Settings, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError
@@ -118,11 +117,11 @@ def _navigation(pc: PageContext) -> None:
 def health(pc: PageContext) -> tuple[str, int]:
     """('ok' | 'attention' | 'none', pending count) for the header."""
     with pc.ctx.session() as session:
-        conns = connections.list_connections(session, pc.user_id)
+        conns = [connections.describe(c) for c in connections.list_connections(session, pc.user_id)]
         count = queue.pending_count(session, pc.user_id)
     if not conns:
         return "none", count
-    healthy = all(c.status == "ok" and not (c.kind == "oauth" and scopes.missing_product_scopes(c.scopes)) for c in conns)
+    healthy = all(c["status"] == "ok" and not c["missing_scopes"] for c in conns)
     return ("ok" if healthy else "attention"), count
 
 
