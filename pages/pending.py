@@ -15,21 +15,32 @@ ctx, uid = pc.ctx, pc.user_id
 stamp = widgets.watch("pending_stamp", ctx, uid, queue.queue_stamp, waiting=queue.changes_since)
 widgets.flash()
 
-# -- Sync now --------------------------------------------------------------------------------------
+# -- Sync now: runs in the background; this page stays usable and shows its progress ---------------
 if st.button("Sync now", type="primary", icon=":material/sync:"):
-    with st.status("Syncing with Confluence…", expanded=True) as status:
-        line = st.empty()
+    widgets.act(lambda: sync.background.start(ctx, uid), later=True, failure="warning")
+    st.rerun()
 
-        def progress(pages: int, tasks: int) -> None:
-            line.write(f"Fetched {pages} page(s) of tasks — {tasks} task(s) so far")
 
-        ok, results = widgets.act(lambda: sync.manual_sync(ctx, uid, progress), later=True, failure="warning")
-        if ok and not results:
-            widgets.flash("No Atlassian connection yet: connect one on the Connect page.", "warning")
-        elif ok and results:
-            failed = any(r.outcome == "failed" for r in results)
-            widgets.flash("\n\n".join(widgets.literal(sync.summary(r)) for r in results), "error" if failed else "success")
-    st.rerun()  # the header's pending count and the queue show the new state
+@st.fragment(run_every="1s")
+def sync_progress() -> None:
+    job = sync.background.current(ctx, uid)
+    if job is None or st.session_state.get("sync_job_reported") is job:
+        return
+    if not job.done.is_set():
+        st.info(f"Syncing with Confluence… fetched {job.pages} page(s) of tasks, {job.tasks} task(s) so far",
+                icon=":material/sync:")
+        return
+    st.session_state["sync_job_reported"] = job
+    if job.error:
+        widgets.flash(widgets.literal(job.error), "warning")
+    else:
+        failed = any(r.outcome == "failed" for r in job.results or [])
+        widgets.flash("\n\n".join(widgets.literal(sync.summary(r)) for r in job.results or []),
+                      "error" if failed else "success")
+    st.rerun(scope="app")  # the header's pending count and the queue show the new state
+
+
+sync_progress()
 
 CONFIRM_OVER = 25  # a bulk action on more rows than this asks first
 UNDO_FOR_S = 120

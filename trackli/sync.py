@@ -20,7 +20,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 import httpx
@@ -34,7 +35,7 @@ from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
 from trackli.db import bulk_insert
-from trackli.errors import ConstraintViolation, NotFound, ValidationError
+from trackli.errors import ConstraintViolation, NotFound, TrackliError, UserError, ValidationError
 from trackli.models import AtlassianConnection, Card, PendingTask, SyncRun, SyncTrigger, User, utcnow
 from trackli.plan import GONE_REASON, UPSTREAM, SyncPlan, plan, upstream_fields
 
@@ -297,8 +298,8 @@ class TooSoon(ValidationError):
     pass
 
 
-def manual_sync(ctx: Context, user_id: int, progress: Progress | None = None, **kwargs: Any) -> list[SyncResult]:
-    """The Sync now button: at most once per `sync_min_interval_s` per user, then `sync_user`."""
+def claim_manual_sync(ctx: Context, user_id: int) -> None:
+    """Sync now is allowed at most once per `sync_min_interval_s` per person: take this person's turn."""
     now = utcnow()
     interval = dt.timedelta(seconds=ctx.settings.sync_min_interval_s)
     with ctx.session() as session:
@@ -309,4 +310,65 @@ def manual_sync(ctx: Context, user_id: int, progress: Progress | None = None, **
             wait = (user.last_sync_request_at + interval - now).total_seconds()
             raise TooSoon(f"Sync ran moments ago; try again in {max(1, round(wait))} s")
         user.last_sync_request_at = now
-    return sync_user(ctx, user_id, "manual", progress=progress, **kwargs)
+
+
+@dataclass
+class SyncJob:
+    """A Sync now running in the background: its progress while it runs, its results when done."""
+
+    user_id: int
+    pages: int = 0
+    tasks: int = 0
+    results: list[SyncResult] | None = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def progress(self, pages: int, tasks: int) -> None:
+        self.pages, self.tasks = pages, tasks
+
+
+class BackgroundSyncs:
+    """Sync now off the page's thread, on a small pool per process, one job per person at a time: the
+    page stays usable while Atlassian answers, and a slow site holds one pool thread, within the
+    sync's own deadline, never the server."""
+
+    def __init__(self, workers: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-now")
+        self._jobs: dict[tuple[str, int], SyncJob] = {}
+        self._lock = threading.Lock()
+
+    def start(self, ctx: Context, user_id: int) -> SyncJob:
+        """The person's running job, or a new one (TooSoon, or UserError without a connection, at once)."""
+        key = (ctx.settings.database_url, user_id)
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and not job.done.is_set():
+                return job
+        with ctx.session() as session:
+            if not any(c.access_token_enc for c in connections.list_connections(session, user_id)):
+                raise UserError("No Atlassian connection yet: connect one on the Connect page.")
+        claim_manual_sync(ctx, user_id)
+        job = SyncJob(user_id)
+        with self._lock:
+            self._jobs[key] = job
+        self._pool.submit(self._run, ctx, job)
+        return job
+
+    def current(self, ctx: Context, user_id: int) -> SyncJob | None:
+        with self._lock:
+            return self._jobs.get((ctx.settings.database_url, user_id))
+
+    @staticmethod
+    def _run(ctx: Context, job: SyncJob) -> None:
+        try:
+            job.results = sync_user(ctx, job.user_id, "manual", progress=job.progress)
+        except TrackliError as exc:
+            job.error = str(exc)
+        except Exception:
+            log.exception("Sync now for user %s", job.user_id)
+            job.error = "an unexpected error stopped the sync; the details are in the server log"
+        finally:
+            job.done.set()
+
+
+background = BackgroundSyncs()

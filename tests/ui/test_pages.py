@@ -114,22 +114,52 @@ def test_a_bad_setting_is_a_banner_not_a_traceback(ctx, monkeypatch):
     assert "ATLASSIAN_API_URL" in shown(at.error[0])
 
 
+def finish_sync(ctx, user_id, at):
+    """Sync now runs off the page's thread: wait for it, then let the page report it."""
+    wait_for(lambda: sync.background.current(ctx, user_id).done.is_set())
+    return at.run()
+
+
 def test_sync_now_fills_the_queue_and_reports(ctx, user_id, sim_env):
     connections.connect_api_token(ctx, user_id, sim_env.url, ME[1], ME_API_TOKEN)
     at = open_page("pending")
     button(at, "Sync now").click().run()
+    no_exceptions(at)
+    finish_sync(ctx, user_id, at)
     no_exceptions(at)
     assert "Sync finished: 30 new" in shown(at.success[0])
     assert len(at.data_editor[0].value) == 30
     assert "Pending 30" in {p.proto.label for p in at.get("page_link")}
 
 
-def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, monkeypatch):
+def test_sync_now_runs_off_the_page_so_the_page_stays_usable_while_atlassian_is_slow(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    sim_env.state.knobs.latency_ms = 400
+    at = open_page("pending")
+    button(at, "Sync now").click().run()
+    assert sync.background.current(ctx, user_id).done.is_set() is False  # the run returned while it syncs
+    assert any("Syncing with Confluence" in shown(i) for i in at.info)
+    assert button(at, "Dismiss selected")  # the queue is still there to work with
+    assert len(at.data_editor[0].value) == 30
+    finish_sync(ctx, user_id, at)
+    assert "Sync finished: 0 new" in shown(at.success[0])
+
+
+def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, sim_env, monkeypatch):
     at = open_page("pending")
     button(at, "Sync now").click().run()
     assert "No Atlassian connection yet" in shown(at.warning[0])
+    monkeypatch.setenv("TRACKLI_SYNC_MIN_INTERVAL_S", "60")
+    connections.connect_api_token(ctx, user_id, sim_env.url, ME[1], ME_API_TOKEN)
+    at = open_page("pending")
+    button(at, "Sync now").click().run()
+    button(at, "Sync now").click().run()  # while it runs: the same sync, not a second one
+    finish_sync(ctx, user_id, at)
+    assert "Sync finished: 30 new" in shown(at.success[0])
     button(at, "Sync now").click().run()
     assert "try again in" in shown(at.warning[0])
+    with ctx.session() as s:
+        assert len(sync.last_runs(s, user_id)) == 1
 
 
 def test_grid_edits_are_saved_and_approve_selected_makes_cards(ctx, user_id, sim_env):
