@@ -3,7 +3,7 @@
 import streamlit as st
 
 from trackli import board, queue, sync
-from trackli.ui import setup
+from trackli.ui import setup, widgets
 
 pc = setup.page("Trackli", ":material/task_alt:")
 
@@ -21,7 +21,8 @@ c.metric("In progress", len(columns["in_progress"]))
 d.metric("Done", len(columns["done"]))
 if runs:
     run = runs[0]
-    st.caption(f"Last sync {run.started_at:%Y-%m-%d %H:%M} UTC: {run.outcome}"
-               + (f" — {run.new_count} new, {run.gone_count} gone" if run.outcome == "ok" else f" — {run.error or ''}"))
+    st.caption(f"Last sync {widgets.when(run.started_at)}: {run.outcome}"
+               + (f" — {run.new_count} new, {run.gone_count} gone" if run.outcome == "ok"
+                  else f" — {widgets.literal(run.error or '')}"), help=f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC")
 st.page_link("pages/pending.py", label="Review pending tasks", icon=":material/inbox:")
 st.page_link("pages/board.py", label="Open the board", icon=":material/view_kanban:")

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import json
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import streamlit as st
@@ -31,10 +30,7 @@ with ctx.session() as session:
     entries = audit.query(session, uid, event_types=events, success={"All": None, "Succeeded": True, "Failed": False}[outcome],
                           since=since, until=until, limit=5000)
 
-try:  # times in the person's own time zone (the browser's); UTC until the browser has said which
-    zone = ZoneInfo(st.context.timezone or "UTC")
-except (ZoneInfoNotFoundError, ValueError):
-    zone = ZoneInfo("UTC")
+zone = widgets.zone()  # times in the person's own time zone
 
 if not entries:
     st.info("No audit entries match. Connecting, syncing, approving and completing tasks all leave entries here.")

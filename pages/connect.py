@@ -1,5 +1,6 @@
 """Connect: link Trackli to your Atlassian site (OAuth 2.0 or an API token), and see each connection."""
 
+import datetime as dt
 import json
 import secrets
 from urllib.parse import urlsplit
@@ -116,9 +117,9 @@ for conn in conns:
         head.markdown(
             f"{'OAuth 2.0' if conn['kind'] == 'oauth' else 'API token'} · account `{conn['account_email'] or conn['account_id']}`"
             f" · {widgets.literal(conn['site_url'])}\n\n"
-            + (f"Token expires {conn['token_expires_at'][:16].replace('T', ' ')} UTC · "
+            + (f"Token expires {widgets.when(dt.datetime.fromisoformat(conn['token_expires_at']))} · "
                if conn["token_expires_at"] and conn["status"] == "ok" else "")
-            + (f"last sync {run.started_at:%Y-%m-%d %H:%M} UTC ({run.outcome})" if run else "never synced"))
+            + (f"last sync {widgets.when(run.started_at)} ({run.outcome})" if run else "never synced"))
         if conn["kind"] == "oauth":
             head.caption("Granted scopes: " + (" ".join(conn["scopes"]) or "(none)"))
             if conn["missing_scopes"]:

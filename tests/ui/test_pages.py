@@ -562,3 +562,17 @@ def test_several_sites_are_told_apart_in_the_queue_and_on_cards(ctx, user_id, si
     at = open_page("board")
     no_exceptions(at)
     assert all(site in texts(at) for site in sites)
+
+
+def test_times_are_shown_in_the_persons_time_zone_with_utc_at_hand(ctx, user_id, sim_env, monkeypatch):
+    import streamlit as st
+
+    synced(ctx, user_id, sim_env)
+    monkeypatch.setattr(type(st.context), "timezone", property(lambda self: "Pacific/Auckland"))
+    at = open_page()
+    no_exceptions(at)
+    [caption] = [c for c in at.caption if "Last sync" in c.value]
+    assert "(Pacific/Auckland)" in shown(caption) and caption.proto.help.endswith("UTC")
+    at = open_page("audit")
+    no_exceptions(at)
+    assert "When (Pacific/Auckland)" in str(at.dataframe[0].proto.columns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any, Callable, Hashable, TypeVar
 
 import streamlit as st
@@ -45,6 +46,20 @@ def event_label(event_type: str) -> str:
 SYNC_COLOURS = {"synced": "green", "waiting": "orange", "failed": "red", "conflict": "violet", "none": "gray"}
 CONNECTION_BADGES = {"ok": ":green-badge[OK]", "needs_reconnect": ":orange-badge[Reconnect needed]",
                      "error": ":red-badge[Error]"}
+
+
+def zone() -> ZoneInfo:
+    """The person's time zone (the browser's), UTC until the browser has said which."""
+    try:
+        return ZoneInfo(st.context.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def when(moment: dt.datetime) -> str:
+    """A moment in the person's own time zone, naming the zone."""
+    here = zone()
+    return f"{moment.astimezone(here):%Y-%m-%d %H:%M} ({here.key})"
 
 
 def sync_badge(state: str) -> str:
