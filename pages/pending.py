@@ -17,20 +17,22 @@ widgets.flash()
 
 # -- Sync now: runs in the background; this page stays usable and shows its progress ---------------
 if st.button("Sync now", type="primary", icon=":material/sync:"):
-    widgets.act(lambda: sync.background.start(ctx, uid), later=True, failure="warning")
+    ok, started = widgets.act(lambda: sync.background.start(ctx, uid), later=True, failure="warning")
+    if ok:
+        st.session_state["sync_job"] = started  # this tab reports the sync it started
     st.rerun()
 
 
 @st.fragment(run_every="1s")
 def sync_progress() -> None:
-    job = sync.background.current(ctx, uid)
-    if job is None or st.session_state.get("sync_job_reported") is job:
+    job = st.session_state.get("sync_job")
+    if job is None:
         return
     if not job.done.is_set():
         st.info(f"Syncing with Confluence… fetched {job.pages} page(s) of tasks, {job.tasks} task(s) so far",
                 icon=":material/sync:")
         return
-    st.session_state["sync_job_reported"] = job
+    del st.session_state["sync_job"]
     if job.error:
         widgets.flash(widgets.literal(job.error), "warning")
     else:

@@ -151,8 +151,10 @@ def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, sim_env, monke
     assert "No Atlassian connection yet" in shown(at.warning[0])
     monkeypatch.setenv("TRACKLI_SYNC_MIN_INTERVAL_S", "60")
     connections.connect_api_token(ctx, user_id, sim_env.url, ME[1], ME_API_TOKEN)
+    sim_env.state.knobs.latency_ms = 300  # long enough to press again while it runs
     at = open_page("pending")
     button(at, "Sync now").click().run()
+    assert not sync.background.current(ctx, user_id).done.is_set()
     button(at, "Sync now").click().run()  # while it runs: the same sync, not a second one
     finish_sync(ctx, user_id, at)
     assert "Sync finished: 30 new" in shown(at.success[0])
