@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session
 
 from trackli import board, queue
-from trackli.cli.base import EXIT_OK, Output, Verbs, acting_user, record_id, table
+from trackli.cli.base import EXIT_OK, Handler, Output, Verbs, acting_user, record_id, table
 from trackli.context import Context
 from trackli.errors import UserError
 
@@ -70,17 +72,16 @@ def cmd_approve(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_dismiss(ctx: Context, args: argparse.Namespace, out: Output) -> int:
-    user_id = acting_user(ctx, args)
-    with ctx.session() as session:
-        count = queue.dismiss(session, user_id, args.pending_ids)
-    out.emit({"dismissed": count}, f"{count} dismissed")
-    return EXIT_OK
+def _changes_state(action: Callable[[Session, int, list[int]], int], done: str) -> Handler:
+    """`dismiss` and `restore`: change the named rows, say how many, e.g. {"dismissed": 2}."""
+    def handler(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+        user_id = acting_user(ctx, args)
+        with ctx.session() as session:
+            count = action(session, user_id, args.pending_ids)
+        out.emit({done: count}, f"{count} {done}")
+        return EXIT_OK
+    return handler
 
 
-def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
-    user_id = acting_user(ctx, args)
-    with ctx.session() as session:
-        count = queue.restore(session, user_id, args.pending_ids)
-    out.emit({"restored": count}, f"{count} restored")
-    return EXIT_OK
+cmd_dismiss = _changes_state(queue.dismiss, "dismissed")
+cmd_restore = _changes_state(queue.restore, "restored")
