@@ -1,12 +1,10 @@
 """Pending: Confluence tasks assigned to you, waiting to be approved onto the board or dismissed."""
 
-import time
-
 import pandas as pd
 import streamlit as st
 
-from trackli import board, queue, sync
-from trackli.ui import setup, widgets
+from trackli import board, queue
+from trackli.ui import setup, triage, widgets
 
 pc = setup.page("Pending", ":material/inbox:")
 ctx, uid = pc.ctx, pc.user_id
@@ -15,157 +13,15 @@ ctx, uid = pc.ctx, pc.user_id
 stamp = widgets.watch("pending_stamp", ctx, uid, queue.queue_stamp, waiting=queue.changes_since)
 widgets.flash()
 
-# -- Sync now: runs in the background; this page stays usable and shows its progress ---------------
-if st.button("Sync now", type="primary", icon=":material/sync:"):
-    ok, started = widgets.act(lambda: sync.background.start(ctx, uid), later=True, failure="warning")
-    if ok:
-        st.session_state["sync_job"] = started  # this tab reports the sync it started
-    st.rerun()
-
-
-@st.fragment(run_every="1s")
-def sync_progress() -> None:
-    job = st.session_state.get("sync_job")
-    if job is None:
-        return
-    if not job.done.is_set():
-        st.info(f"Syncing with Confluence… fetched {job.pages} page(s) of tasks, {job.tasks} task(s) so far",
-                icon=":material/sync:")
-        return
-    del st.session_state["sync_job"]
-    if job.error:
-        widgets.flash(widgets.literal(job.error), "warning")
-    else:
-        failed = any(r.outcome == "failed" for r in job.results or [])
-        widgets.flash("\n\n".join(widgets.literal(sync.summary(r)) for r in job.results or []),
-                      "error" if failed else "success")
-    st.rerun(scope="app")  # the header's pending count and the queue show the new state
-
-
-sync_progress()
-
-CONFIRM_OVER = 25  # a bulk action on more rows than this asks first
-UNDO_FOR_S = 120
-
-
-def bulk(kind: str, ids: list[int], run) -> None:
-    """Run a bulk action now, or ask first when it touches many rows; keep what Undo needs."""
-    if len(ids) > CONFIRM_OVER and st.session_state.get("confirm") != (kind, tuple(ids)):
-        st.session_state["confirm"] = (kind, tuple(ids))
-        st.rerun()
-    st.session_state.pop("confirm", None)
-    before = pc.run(queue.snapshot, ids)
-    ok, message = widgets.act(lambda: run(ids), later=True)
-    if ok:
-        st.session_state["undo"] = (message, before, time.monotonic())
-    st.rerun()
-
-
-def approve(ids: list[int]) -> str:
-    cards = pc.run(queue.approve, ids, project=st.session_state.get("default_project") or None)
-    return f"{len(cards)} card(s) added to the board."
-
-
-def dismiss(ids: list[int]) -> str:
-    return f"{pc.run(queue.dismiss, ids)} task(s) dismissed."
-
-
-def restore(ids: list[int]) -> str:
-    return f"{pc.run(queue.restore, ids)} task(s) back in the queue."
-
-
-ACTIONS = {"approve": approve, "dismiss": dismiss, "restore": restore}
-
-
-def confirm_banner() -> None:
-    """A bulk action on many rows waits here for a yes."""
-    if not st.session_state.get("confirm"):
-        return
-    kind, waiting_ids = st.session_state["confirm"]
-    st.warning(f"{kind.capitalize()} {len(waiting_ids)} tasks at once?", icon=":material/help:")
-    yes, no, _ = st.columns([1, 1, 3])
-    if yes.button(f"Yes, {kind} {len(waiting_ids)}", type="primary", key="confirm_yes"):
-        bulk(kind, list(waiting_ids), ACTIONS[kind])
-    if no.button("Cancel", key="confirm_no"):
-        st.session_state.pop("confirm", None)
-        st.rerun()
-
-
-def undo_banner() -> None:
-    """What the last bulk action did, with Undo for a while afterwards."""
-    done = st.session_state.get("undo")
-    if not done or time.monotonic() - done[2] > UNDO_FOR_S:
-        st.session_state.pop("undo", None)
-        return
-    message, before, _ = done
-    left, right = st.columns([5, 1], vertical_alignment="center")
-    left.success(message, icon=":material/check_circle:")
-    if right.button("Undo", key="undo_button", icon=":material/undo:"):
-        st.session_state.pop("undo", None)
-        widgets.act(lambda: pc.run(queue.put_back, before), done=lambda undone: undone.describe().capitalize() + ".",
-                    later=True)
-        st.rerun()
-
-
-confirm_banner()
-undo_banner()
+triage.sync_now(pc)  # runs in the background; this page stays usable and shows its progress
+triage.confirm_banner(pc)
+triage.undo_banner(pc)
 queue_tab, dismissed_tab, gone_tab = st.tabs(["Waiting", "Dismissed", "Gone from Confluence"], key="pending_tab",
                                              on_change="rerun")
 
-
-
 # -- the queue -------------------------------------------------------------------------------------
-EDITABLE = {"title": "title", "due": "due_date", "project": "project"}
-
-
-def save_edits() -> None:
-    """Persist what the person typed in the grid since the last run (each edit once)."""
-    ids = st.session_state.get("queue_ids") or []
-    applied = st.session_state.setdefault("queue_applied", {})
-    for position, change in ((st.session_state.get("queue") or {}).get("edited_rows") or {}).items():
-        if int(position) >= len(ids):
-            continue
-        pending_id = ids[int(position)]
-        fresh = {col: value for col, value in change.items()
-                 if col in EDITABLE and applied.get(f"{pending_id}:{col}", ...) != value}
-        if not fresh:
-            continue
-        widgets.act(lambda: pc.run(queue.edit_pending, pending_id, **{EDITABLE[col]: value for col, value in fresh.items()}),
-                    where=f"Row {int(position) + 1}")
-        applied.update({f"{pending_id}:{col}": value for col, value in fresh.items()})
-        widgets.remember_stamp("pending_stamp", stamp())  # our own change: no refresh needed for it
-
-
-def _ticked() -> set[int]:
-    """Ids of the rows ticked in the editor, by task id (they stay ticked when the rows change)."""
-    ids = st.session_state.get("queue_ids") or []
-    edits = (st.session_state.get("queue") or {}).get("edited_rows") or {}
-    frame = st.session_state.get("queue_frame")
-    ticked = {i for i, on in zip(ids, frame["select"].tolist()) if on} if frame is not None else set()
-    for position, change in edits.items():
-        if "select" in change and int(position) < len(ids):
-            (ticked.add if change["select"] else ticked.discard)(ids[int(position)])
-    return ticked
-
-
-def _text(value) -> str:
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)[:10] if hasattr(value, "isoformat") else str(value)
-
-
-def _shows(frame: pd.DataFrame, fresh: pd.DataFrame) -> bool:
-    """Does the editor (its input plus its edits) show what the database holds now?"""
-    edits = (st.session_state.get("queue") or {}).get("edited_rows") or {}
-    for position, (_, row) in enumerate(fresh.iterrows()):
-        change = edits.get(position, edits.get(str(position), {}))
-        for col in EDITABLE:
-            shown = change[col] if col in change else frame.iloc[position][col]
-            if _text(shown).strip() != _text(row[col]).strip():
-                return False
-    return True
-
-
 with queue_tab:
-    save_edits()  # first: a project typed in the grid exists from here on
+    triage.save_edits(pc, stamp)  # first: a project typed in the grid exists from here on
     with ctx.session() as session:
         project_names = [p.name for p in board.list_projects(session, uid)]
     with ctx.session() as session:
@@ -206,21 +62,7 @@ with queue_tab:
         )
         if len({r.site for r in everything}) < 2:  # one site: the column would say the same thing on every row
             fresh = fresh.drop(columns=["site"])
-        # The editor forgets its edits (and row selection) whenever its input changes, so keep the
-        # input it was given while the database says what the editor already shows (our own saved
-        # edits); take a fresh one when the rows or their values changed elsewhere, keeping the
-        # ticked rows ticked by task id.
-        frame = st.session_state.get("queue_frame")
-        if frame is None or list(frame.index) != ids or not _shows(frame, fresh) or \
-                st.session_state.get("queue_select_all") != select_all:
-            ticked = set() if select_all != st.session_state.get("queue_select_all") else _ticked()
-            fresh["select"] = [select_all or i in ticked for i in ids]
-            frame = fresh
-            st.session_state.pop("queue", None)
-            st.session_state["queue_applied"] = {}
-        st.session_state["queue_frame"] = frame
-        st.session_state["queue_ids"] = ids
-        st.session_state["queue_select_all"] = select_all
+        frame = triage.grid_input(fresh, select_all)
 
         edited = st.data_editor(
             frame,
@@ -247,11 +89,11 @@ with queue_tab:
                     placeholder="(none) — or type a new project's name", accept_new_options=True)
 
         if b.button(f"Approve selected ({len(selected)})", disabled=not selected, icon=":material/check:"):
-            bulk("approve", selected, approve)
+            triage.bulk(pc, "approve", selected)
         if c.button(f"Approve {len(ids)} shown", icon=":material/done_all:"):
-            bulk("approve", ids, approve)
+            triage.bulk(pc, "approve", ids)
         if d.button(f"Dismiss selected ({len(selected)})", disabled=not selected, icon=":material/close:"):
-            bulk("dismiss", selected, dismiss)
+            triage.bulk(pc, "dismiss", selected)
         st.caption("Edits to title, due date and project are saved as you make them; "
                    "a task you edited keeps your values when Confluence changes.")
 
@@ -265,7 +107,7 @@ with dismissed_tab:
         labels = {r.id: r.title for r in dismissed}
         chosen = st.multiselect("Tasks to restore", list(labels), format_func=lambda i: labels[i], key="restore_pick")
         if st.button("Restore", disabled=not chosen, icon=":material/undo:"):
-            bulk("restore", chosen, restore)
+            triage.bulk(pc, "restore", chosen)
         st.dataframe(pd.DataFrame({"title": [r.title for r in dismissed], "page": [r.page_title for r in dismissed],
                                    "due": [r.due_date for r in dismissed]}), hide_index=True)
 

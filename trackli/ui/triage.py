@@ -1,0 +1,182 @@
+"""The Pending page's moving parts: Sync now in the background, bulk actions with a confirmation and
+Undo, and the grid's state (edits saved once, input kept while it shows the truth, ticks kept by id).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+
+from trackli import queue, sync
+from trackli.ui import widgets
+from trackli.ui.setup import PageContext
+
+CONFIRM_OVER = 25  # a bulk action on more rows than this asks first
+UNDO_FOR_S = 120
+EDITABLE = {"title": "title", "due": "due_date", "project": "project"}  # grid column -> edit_pending field
+
+
+# ---- Sync now -------------------------------------------------------------------------------------
+
+def sync_now(pc: PageContext) -> None:
+    """The Sync now button: the sync runs off the page's thread; this tab shows its progress, then its result."""
+    if st.button("Sync now", type="primary", icon=":material/sync:"):
+        ok, started = widgets.act(lambda: sync.background.start(pc.ctx, pc.user_id), later=True, failure="warning")
+        if ok:
+            st.session_state["sync_job"] = started  # this tab reports the sync it started
+        st.rerun()
+    _sync_progress()
+
+
+@st.fragment(run_every="1s")
+def _sync_progress() -> None:
+    job = st.session_state.get("sync_job")
+    if job is None:
+        return
+    if not job.done.is_set():
+        st.info(f"Syncing with Confluence… fetched {job.pages} page(s) of tasks, {job.tasks} task(s) so far",
+                icon=":material/sync:")
+        return
+    del st.session_state["sync_job"]
+    if job.error:
+        widgets.flash(widgets.literal(job.error), "warning")
+    else:
+        failed = any(r.outcome == "failed" for r in job.results or [])
+        widgets.flash("\n\n".join(widgets.literal(sync.summary(r)) for r in job.results or []),
+                      "error" if failed else "success")
+    st.rerun(scope="app")  # the header's pending count and the queue show the new state
+
+
+# ---- bulk actions ---------------------------------------------------------------------------------
+
+def _approve(pc: PageContext, ids: list[int]) -> str:
+    cards = pc.run(queue.approve, ids, project=st.session_state.get("default_project") or None)
+    return f"{len(cards)} card(s) added to the board."
+
+
+def _dismiss(pc: PageContext, ids: list[int]) -> str:
+    return f"{pc.run(queue.dismiss, ids)} task(s) dismissed."
+
+
+def _restore(pc: PageContext, ids: list[int]) -> str:
+    return f"{pc.run(queue.restore, ids)} task(s) back in the queue."
+
+
+ACTIONS: dict[str, Callable[[PageContext, list[int]], str]] = {"approve": _approve, "dismiss": _dismiss,
+                                                                "restore": _restore}
+
+
+def bulk(pc: PageContext, kind: str, ids: list[int]) -> None:
+    """Run a bulk action now, or ask first when it touches many rows; keep what Undo needs."""
+    if len(ids) > CONFIRM_OVER and st.session_state.get("confirm") != (kind, tuple(ids)):
+        st.session_state["confirm"] = (kind, tuple(ids))
+        st.rerun()
+    st.session_state.pop("confirm", None)
+    before = pc.run(queue.snapshot, ids)
+    ok, message = widgets.act(lambda: ACTIONS[kind](pc, ids), later=True)
+    if ok:
+        st.session_state["undo"] = (message, before, time.monotonic())
+    st.rerun()
+
+
+def confirm_banner(pc: PageContext) -> None:
+    """A bulk action on many rows waits here for a yes."""
+    if not st.session_state.get("confirm"):
+        return
+    kind, waiting = st.session_state["confirm"]
+    st.warning(f"{kind.capitalize()} {len(waiting)} tasks at once?", icon=":material/help:")
+    yes, no, _ = st.columns([1, 1, 3])
+    if yes.button(f"Yes, {kind} {len(waiting)}", type="primary", key="confirm_yes"):
+        bulk(pc, kind, list(waiting))
+    if no.button("Cancel", key="confirm_no"):
+        st.session_state.pop("confirm", None)
+        st.rerun()
+
+
+def undo_banner(pc: PageContext) -> None:
+    """What the last bulk action did, with Undo for a while afterwards."""
+    done = st.session_state.get("undo")
+    if not done or time.monotonic() - done[2] > UNDO_FOR_S:
+        st.session_state.pop("undo", None)
+        return
+    message, before, _ = done
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.success(message, icon=":material/check_circle:")
+    if right.button("Undo", key="undo_button", icon=":material/undo:"):
+        st.session_state.pop("undo", None)
+        widgets.act(lambda: pc.run(queue.put_back, before), done=lambda undone: undone.describe().capitalize() + ".",
+                    later=True)
+        st.rerun()
+
+
+# ---- the grid's state -----------------------------------------------------------------------------
+
+def save_edits(pc: PageContext, stamp: Callable[[], Any]) -> None:
+    """Persist what the person typed in the grid since the last run (each edit once)."""
+    ids = st.session_state.get("queue_ids") or []
+    applied = st.session_state.setdefault("queue_applied", {})
+    for position, change in ((st.session_state.get("queue") or {}).get("edited_rows") or {}).items():
+        if int(position) >= len(ids):
+            continue
+        pending_id = ids[int(position)]
+        fresh = {col: value for col, value in change.items()
+                 if col in EDITABLE and applied.get(f"{pending_id}:{col}", ...) != value}
+        if not fresh:
+            continue
+        widgets.act(lambda: pc.run(queue.edit_pending, pending_id, **{EDITABLE[c]: v for c, v in fresh.items()}),
+                    where=f"Row {int(position) + 1}")
+        applied.update({f"{pending_id}:{col}": value for col, value in fresh.items()})
+        widgets.remember_stamp("pending_stamp", stamp())  # our own change: no refresh needed for it
+
+
+def grid_input(fresh: pd.DataFrame, select_all: bool) -> pd.DataFrame:
+    """The frame to give the editor. The editor forgets its edits (and row selection) whenever its
+    input changes, so keep the input it was given while the database says what the editor already
+    shows (our own saved edits); take the fresh one when the rows or their values changed elsewhere,
+    keeping the ticked rows ticked by task id."""
+    ids = list(fresh.index)
+    frame = st.session_state.get("queue_frame")
+    if frame is None or list(frame.index) != ids or not _shows(frame, fresh) or \
+            st.session_state.get("queue_select_all") != select_all:
+        ticked = set() if select_all != st.session_state.get("queue_select_all") else _ticked()
+        fresh["select"] = [select_all or i in ticked for i in ids]
+        frame = fresh
+        st.session_state.pop("queue", None)
+        st.session_state["queue_applied"] = {}
+    st.session_state["queue_frame"] = frame
+    st.session_state["queue_ids"] = ids
+    st.session_state["queue_select_all"] = select_all
+    return frame
+
+
+def _ticked() -> set[int]:
+    """Ids of the rows ticked in the editor, by task id (they stay ticked when the rows change)."""
+    ids = st.session_state.get("queue_ids") or []
+    edits = (st.session_state.get("queue") or {}).get("edited_rows") or {}
+    frame = st.session_state.get("queue_frame")
+    ticked = {i for i, on in zip(ids, frame["select"].tolist()) if on} if frame is not None else set()
+    for position, change in edits.items():
+        if "select" in change and int(position) < len(ids):
+            (ticked.add if change["select"] else ticked.discard)(ids[int(position)])
+    return ticked
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value)[:10] if hasattr(value, "isoformat") else str(value)
+
+
+def _shows(frame: pd.DataFrame, fresh: pd.DataFrame) -> bool:
+    """Does the editor (its input plus its edits) show what the database holds now?"""
+    edits = (st.session_state.get("queue") or {}).get("edited_rows") or {}
+    for position, (_, row) in enumerate(fresh.iterrows()):
+        change = edits.get(position, edits.get(str(position), {}))
+        for col in EDITABLE:
+            shown = change[col] if col in change else frame.iloc[position][col]
+            if _text(shown).strip() != _text(row[col]).strip():
+                return False
+    return True
