@@ -3,9 +3,11 @@
 import streamlit as st
 
 from trackli import board, queue, sync
-from trackli.ui import setup, widgets
+from trackli.ui import setup, triage, widgets
 
 pc = setup.page("Trackli", ":material/task_alt:")
+widgets.flash()
+triage.sync_now(pc)
 
 with pc.ctx.session() as session:
     pending = queue.pending_count(session, pc.user_id)
@@ -24,5 +26,16 @@ if runs:
     st.caption(f"Last sync {widgets.when(run.started_at)}: {run.outcome}"
                + (f" — {run.new_count} new, {run.gone_count} gone" if run.outcome == "ok"
                   else f" — {widgets.literal(run.error or '')}"), help=f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC")
+# What needs the person: cards whose completion could not reach Confluence, or that it contradicts.
+stuck = [c for status in columns for c in columns[status] if c.sync_state in ("conflict", "failed")]
+if stuck:
+    st.subheader(f"Needs you · {len(stuck)}")
+    for card in stuck[:20]:
+        reason = "Conflict: " if card.sync_state == "conflict" else "Not sent to Confluence: "
+        st.markdown(f"**{widgets.literal(card.title)}** · {widgets.sync_badge(card.sync_state)}")
+        st.caption(reason + widgets.literal(card.sync_error or ""))
+    if len(stuck) > 20:
+        st.caption(f"…and {len(stuck) - 20} more on the board.")
+    st.page_link("pages/board.py", label="Settle them on the board", icon=":material/view_kanban:")
 st.page_link("pages/pending.py", label="Review pending tasks", icon=":material/inbox:")
 st.page_link("pages/board.py", label="Open the board", icon=":material/view_kanban:")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from trackli import board, completion
 from trackli.models import CARD_STATUSES
-from trackli.ui import setup, widgets
+from trackli.ui import setup, triage, widgets
 from trackli.ui.widgets import STATUS_LABELS
 
 CARD_LIMIT = 40  # per column; a longer column is shown as a table
@@ -17,6 +17,7 @@ ctx, uid = pc.ctx, pc.user_id
 
 widgets.watch("board_stamp", ctx, uid, board.change_stamp)
 widgets.flash()
+triage.sync_now(pc)
 
 
 def send_completions() -> None:

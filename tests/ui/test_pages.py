@@ -578,3 +578,22 @@ def test_times_are_shown_in_the_persons_time_zone_with_utc_at_hand(ctx, user_id,
     at = open_page("audit")
     no_exceptions(at)
     assert "When (Pacific/Auckland)" in str(at.dataframe[0].proto.columns)
+
+
+def test_home_and_board_sync_too_and_home_lists_what_needs_the_person(ctx, user_id, sim_env):
+    connections.connect_api_token(ctx, user_id, sim_env.url, ME[1], ME_API_TOKEN)
+    for page in (None, "board"):
+        at = open_page(page)
+        button(at, "Sync now").click().run()
+        finish_sync(ctx, user_id, at)
+        no_exceptions(at)
+        assert "Sync finished" in shown(at.success[0]), page
+    with ctx.session() as s:
+        a, b, c = queue.approve(s, user_id, [r.id for r in queue.list_pending(s, user_id)[:3]])
+        s.get(Card, a.id).sync_state, s.get(Card, a.id).sync_error = "conflict", "Reopened in Confluence"
+        s.get(Card, b.id).sync_state, s.get(Card, b.id).sync_error = "failed", "not found, or you may not edit it"
+    at = open_page()
+    no_exceptions(at)
+    assert "Needs you · 2" in [h.value for h in at.subheader]
+    assert "Conflict: Reopened in Confluence" in texts(at) and "Not sent to Confluence: not found" in texts(at)
+    assert a.title in texts(at) and c.title not in texts(at)

@@ -1,5 +1,6 @@
-"""The Pending page's moving parts: Sync now in the background, bulk actions with a confirmation and
-Undo, and the grid's state (edits saved once, input kept while it shows the truth, ticks kept by id).
+"""Triage's moving parts: Sync now in the background (on Home, Pending and the Board), the queue's bulk
+actions with a confirmation and Undo, and the grid's state (edits saved once, input kept while it shows
+the truth, ticks kept by id).
 """
 
 from __future__ import annotations
