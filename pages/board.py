@@ -47,12 +47,52 @@ def settle(card_id: int, keep: str) -> None:
         send_completions()
 
 
+def save_projects() -> None:
+    """Renames, colours and archiving typed into the Projects table since the last run, each once, in
+    words if refused (saved at the start of a run, as the queue's grid edits are)."""
+    ids = st.session_state.get("project_ids") or []
+    applied = st.session_state.setdefault("projects_applied", {})
+    for position, change in (st.session_state.get("projects_editor") or {}).get("edited_rows", {}).items():
+        if int(position) >= len(ids):
+            continue
+        project_id = ids[int(position)]
+        for field, value in change.items():
+            if applied.get((project_id, field), ...) == value:
+                continue
+            applied[(project_id, field)] = value
+            action = {"name": board.rename_project, "colour": board.recolour_project,
+                      "archived": board.archive_project}[field]
+            widgets.act(lambda: pc.run(action, project_id, value), where=f"Project {value!r}")
+
+
+save_projects()
 with ctx.session() as session:
-    projects = board.list_projects(session, uid)
+    every_project = board.list_projects(session, uid, include_archived=True)
+projects = [p for p in every_project if not p.archived]
 by_name = {p.name: p.id for p in projects}
 
-top_left, top_right = st.columns([1, 2])
+top_left, top_middle, top_right = st.columns([1, 1, 1])
 project_filter = top_left.selectbox("Project", ["All projects"] + list(by_name), key="board_project")
+with top_middle.expander("Projects", icon=":material/folder:"):
+    if not every_project:
+        st.caption("No projects yet. A project groups cards: create one here, or type a name in the queue's "
+                   "Project column.")
+    else:
+        st.session_state["project_ids"] = [p.id for p in every_project]
+        st.data_editor(
+            pd.DataFrame({"name": [p.name for p in every_project], "colour": [p.colour for p in every_project],
+                          "archived": [p.archived for p in every_project]}),
+            key="projects_editor", hide_index=True,
+            column_config={"name": st.column_config.TextColumn("Name", required=True, max_chars=100),
+                           "colour": st.column_config.TextColumn("Colour", help="#RRGGBB", validate=r"^#[0-9a-fA-F]{6}$"),
+                           "archived": st.column_config.CheckboxColumn("Archived", help="Hidden from pickers and filters")})
+    with st.form("new_project", clear_on_submit=True):
+        name = st.text_input("New project", placeholder="Name")
+        colour = st.color_picker("Colour", "#4C6EF5")
+        if st.form_submit_button("Create project", icon=":material/create_new_folder:"):
+            if widgets.act(lambda: pc.run(board.create_project, name, colour.upper()))[0]:
+                widgets.flash(f"Project {name.strip()!r} created")
+                st.rerun()
 with top_right.expander("Add a card", icon=":material/add:"):
     with st.form("add_card", clear_on_submit=True):
         title = st.text_input("Title", max_chars=500)

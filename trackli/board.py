@@ -120,6 +120,14 @@ def rename_project(session: Session, user_id: int, project_id: int, name: str) -
     return project
 
 
+def recolour_project(session: Session, user_id: int, project_id: int, colour: str) -> Project:
+    if not COLOUR.match(colour or ""):
+        raise ValidationError(f"{colour!r} is not a colour: use #RRGGBB")
+    project = get_project(session, user_id, project_id)
+    project.colour = colour
+    return project
+
+
 def archive_project(session: Session, user_id: int, project_id: int, archived: bool = True) -> Project:
     project = get_project(session, user_id, project_id)
     project.archived = archived

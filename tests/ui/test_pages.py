@@ -290,8 +290,8 @@ def test_board_shows_cards_literally_and_moves_them_with_completion_sync(ctx, us
 
 def test_board_add_card_and_project_filter(ctx, user_id):
     at = open_page("board")
-    at.text_input[0].input("Write the launch post")
-    at.text_input[1].input("Marketing")
+    next(t for t in at.text_input if t.label == "Title").input("Write the launch post")
+    next(t for t in at.text_input if t.label == "…or a new project").input("Marketing")
     button(at, "Add card").click().run()
     no_exceptions(at)
     with ctx.session() as s:
@@ -597,3 +597,25 @@ def test_home_and_board_sync_too_and_home_lists_what_needs_the_person(ctx, user_
     assert "Needs you · 2" in [h.value for h in at.subheader]
     assert "Conflict: Reopened in Confluence" in texts(at) and "Not sent to Confluence: not found" in texts(at)
     assert a.title in texts(at) and c.title not in texts(at)
+
+
+def test_projects_are_created_renamed_recoloured_and_archived_on_the_board(ctx, user_id):
+    at = open_page("board")
+    no_exceptions(at)
+    assert "No projects yet" in texts(at)
+    form_name = next(t for t in at.text_input if t.label == "New project")
+    form_name.input("Platform")
+    button(at, "Create project").click().run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        [platform] = board.list_projects(s, user_id)
+    assert platform.name == "Platform"
+    at.session_state["projects_editor"] = {"edited_rows": {0: {"name": "Core platform", "colour": "#112233",
+                                                              "archived": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        [p] = board.list_projects(s, user_id, include_archived=True)
+        assert (p.name, p.colour, p.archived) == ("Core platform", "#112233", True)
+        assert board.list_projects(s, user_id) == []  # archived: out of the pickers and the filter
+    assert at.selectbox(key="board_project").options == ["All projects"]
