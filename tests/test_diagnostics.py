@@ -1,8 +1,11 @@
 """Diagnostics (trackli.diagnostics): the headline says what is wrong and how to fix it; the live probe
 goes through the client's public `probe()` and changes nothing upstream."""
 
+import datetime as dt
+
 from tests.conftest import oauth_connect
-from trackli import connections, diagnostics
+from trackli import connections, diagnostics, sync
+from trackli.models import AtlassianConnection
 from trackli.simulator import ME, ME_API_TOKEN
 
 
@@ -46,8 +49,6 @@ def test_a_disconnected_connection_says_reconnect_and_probes_nothing(sim_ctx, us
 
 
 def test_findings_are_ranked_and_every_row_agrees_with_a_refused_refresh_token(sim_ctx, user_id, sim):
-    from trackli import sync
-
     sim.state.knobs.enabled_scopes = tuple(s for s in sim.state.knobs.enabled_scopes if s != "write:task:confluence")
     conn = oauth_connect(sim_ctx, user_id, sim)
     d = diagnostics.diagnose(sim_ctx, user_id, conn)
@@ -55,8 +56,6 @@ def test_findings_are_ranked_and_every_row_agrees_with_a_refused_refresh_token(s
     sim.state.revoke_all_refresh_tokens()
     sim.state.expire_access_tokens()
     with sim_ctx.session() as s:  # the stored expiry says the token is fresh: only a refresh attempt tells
-        from trackli.models import AtlassianConnection
-        import datetime as dt
         s.get(AtlassianConnection, conn).token_expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
     assert sync.sync_connection(sim_ctx, conn).outcome == "failed"
     d = diagnostics.diagnose(sim_ctx, user_id, conn, live=True)

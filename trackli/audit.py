@@ -13,7 +13,7 @@ from typing import Any, Iterable, cast
 from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
-from trackli.models import AuditEntry, utcnow
+from trackli.models import AuditEntry, Card, PendingTask, utcnow
 
 SECRET_KEYS = re.compile(r"(token|secret|password|authorization|code|cookie|state)$", re.I)
 SECRET_VALUES = re.compile(
@@ -85,8 +85,6 @@ def query(
 
 def subjects(session: Session, user_id: int, entries: Iterable[AuditEntry]) -> dict[int, str]:
     """What each entry is about, by title: the card or the queue row it names (the person's own only)."""
-    from trackli.models import Card, PendingTask
-
     entries = list(entries)
 
     def ids(entry: AuditEntry) -> list[int]:

@@ -201,12 +201,11 @@ def choose_site(ctx: Context, user_id: int, state: str, cloud_id: str, http: htt
             raise _reject(ctx, user_id, "no site choice is waiting for this state")
         if row.browser_hash and (not browser or _hash(browser) != row.browser_hash):
             raise _reject(ctx, user_id, "the sign-in was started in another browser")
-        if row.expires_at < utcnow():  # the tokens it holds are dropped with it
-            row.pending_payload_enc = None
-            expired = True
+        expired = row.expires_at < utcnow()
+        if expired:
+            row.pending_payload_enc = None  # the tokens it holds are dropped with it
         else:
-            expired = False
-        payload = {} if expired else _pending_payload(ctx, row.pending_payload_enc or "")
+            payload = _pending_payload(ctx, row.pending_payload_enc)
     if expired:
         raise _reject(ctx, user_id, "the site choice expired")
     site = next((oauth.Site(**s) for s in payload["sites"] if s["cloud_id"] == cloud_id), None)

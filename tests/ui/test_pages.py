@@ -261,7 +261,8 @@ def test_select_all_ticks_every_shown_row_and_restore_stays_on_the_dismissed_tab
     button(at, f"Dismiss selected ({len(shown_ids)})").click().run()
     with ctx.session() as s:
         assert sorted(r.id for r in queue.list_pending(s, user_id, "dismissed")) == sorted(shown_ids)
-    at.session_state["pending_tab"] = "Dismissed"
+    assert at.session_state["pending_tab"] == "Waiting"  # the page keeps track of the open tab
+    at.session_state["pending_tab"] = "Dismissed"  # the person opens Dismissed
     at.multiselect(key="restore_pick").select(at.multiselect(key="restore_pick").options[0]).run()
     button(at, "Restore").click().run()
     assert at.session_state["pending_tab"] == "Dismissed"
