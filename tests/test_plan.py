@@ -26,7 +26,8 @@ def row(id, task_id, status="pending", edited=(), **fields):
 
 
 def card(id, task_id, status="todo", remote="incomplete"):
-    return SimpleNamespace(id=id, confluence_task_id=task_id, status=status, confluence_remote_status=remote)
+    return SimpleNamespace(id=id, confluence_task_id=task_id, status=status, confluence_remote_status=remote,
+                           gone_reason=None)
 
 
 def test_an_empty_queue_gets_every_fetched_task_as_new():
@@ -114,3 +115,12 @@ def test_upstream_fields_link_the_page_and_name_the_space_or_say_the_page_is_una
     assert (fields["confluence_space_key"], fields["task_title"], fields["remote_status"]) == ("ENG", "(untitled task)", "incomplete")
     trashed = upstream_fields(task("501"), found, "https://acme.atlassian.net")
     assert trashed["confluence_page_title"] == PAGE_UNAVAILABLE and trashed["confluence_url"] is None
+
+
+def test_a_card_whose_task_is_neither_open_nor_complete_is_gone_and_comes_back_if_the_task_does():
+    gone = SimpleNamespace(id=7, confluence_task_id="13", status="todo", confluence_remote_status="incomplete",
+                           gone_reason="deleted")
+    p = plan([], {"13": upstream()}, [card(5, "11"), card(6, "12", remote="complete"), gone], completed=set())
+    assert p.cards_gone == [5]  # 12 was not asked about: known complete, so not missing
+    assert p.cards_back == [7]
+    assert plan([], {}, [gone], completed=set()).cards_gone == []  # already marked: nothing to write

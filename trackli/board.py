@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trackli import audit, outbox
 from trackli.errors import NotFound, ValidationError
-from trackli.db import lock_row
+from trackli.db import contains_words, lock_row
 from trackli.models import (
     CARD_STATUSES,
     AtlassianConnection,
@@ -174,9 +174,29 @@ def get_card(session: Session, user_id: int, card_id: int, *, for_update: bool =
     return card
 
 
+GAP = 1024  # positions are spread this far apart, so a move writes one row (see move_card)
+
+
 def next_position(session: Session, user_id: int, status: str) -> int:
+    """A position below every card of the column."""
     top = session.scalar(select(func.max(Card.position)).where(Card.owner_id == user_id, Card.status == status))
-    return 0 if top is None else top + 1
+    return 0 if top is None else top + GAP
+
+
+def top_position(session: Session, user_id: int, status: str) -> int:
+    """A position above every card of the column."""
+    low = session.scalar(select(func.min(Card.position)).where(Card.owner_id == user_id, Card.status == status))
+    return 0 if low is None else low - GAP
+
+
+def renumber(session: Session, user_id: int, status: str) -> None:
+    """Spread a column `GAP` apart again, in one statement. Needed only when two neighbours touch."""
+    session.flush()
+    ranked = (select(Card.id.label("id"), (func.row_number().over(order_by=(Card.position, Card.id)) * GAP).label("pos"))
+              .where(Card.owner_id == user_id, Card.status == status).subquery())
+    session.execute(update(Card).where(Card.id == ranked.c.id).values(position=ranked.c.pos)
+                    .execution_options(synchronize_session=False))
+    session.expire_all()
 
 
 def create_card(
@@ -239,41 +259,55 @@ def edit_card(
 
 
 def move_card(
-    session: Session, user_id: int, card_id: int, status: str, position: int | None = None
+    session: Session, user_id: int, card_id: int, status: str, position: int | None = None, *,
+    before: int | None = None,
 ) -> Card:
-    """Move a card to `status` at `position` (default: the end of the column).
+    """Move a card to `status`: above the card `before`, or at index `position`, or to the column's end.
 
-    A Confluence card entering or leaving `done` gets an outbox entry in this same transaction.
+    Writes the moved card only: its new position is the midpoint of its new neighbours' (a column is
+    renumbered in one statement on the rare move that finds no gap). A Confluence card entering or
+    leaving `done` gets an outbox entry in this same transaction.
     """
     status = check_status(status)
     lock_board(session, user_id)
     card = get_card(session, user_id, card_id, for_update=True)
+    if card.archived_at is not None:
+        raise ValidationError(f"card {card_id} is archived: restore it first")
     old_status = card.status
-    column = list(
-        session.scalars(
-            select(Card)
-            .where(Card.owner_id == user_id, Card.status == status, Card.id != card.id)
-            .order_by(Card.position, Card.id)
-        )
-    )
-    index = len(column) if position is None else max(0, min(int(position), len(column)))
-    column.insert(index, card)
-    for pos, other in enumerate(column):
-        if other.position != pos or other is card:
-            other.position = pos
-    if old_status != status:  # close the gap the card leaves behind
-        left = session.scalars(select(Card).where(Card.owner_id == user_id, Card.status == old_status,
-                                                  Card.id != card.id).order_by(Card.position, Card.id))
-        for pos, other in enumerate(left):
-            if other.position != pos:
-                other.position = pos
+    column = (Card.owner_id == user_id, Card.status == status, Card.id != card.id, Card.archived_at.is_(None))
+    below: Card | None = None  # the card that will sit right under the moved one
+    if before is not None:
+        below = session.get(Card, before)
+        if below is None or below.owner_id != user_id or below.id == card.id or below.archived_at is not None:
+            raise NotFound(f"card {before} not found on your board")
+        if below.status != status:
+            raise ValidationError(f"card {before} is no longer in {status}: the board changed, try again")
+    elif position is not None:
+        below = session.scalar(select(Card).where(*column).order_by(Card.position, Card.id)
+                               .offset(max(0, int(position))).limit(1))
+    if below is None:
+        last = session.scalar(select(func.max(Card.position)).where(*column))
+        if last is not None and (old_status != status or card.position <= last):
+            card.position = last + GAP
+    else:
+        for attempt in range(2):
+            above = session.scalar(select(func.max(Card.position)).where(*column, Card.position < below.position))
+            crowded = (session.scalar(select(func.count()).where(*column, Card.position == below.position)) or 0) > 1
+            low = below.position - 2 * GAP if above is None else above
+            if below.position - low >= 2 and not crowded:
+                card.position = (low + below.position) // 2
+                break
+            renumber(session, user_id, status)
+        else:  # unreachable: a renumbered column always has gaps
+            raise RuntimeError("no room in the column after renumbering")
     card.status = status
     card.updated_at = utcnow()
     if status == "done" and old_status != "done":
         card.completed_at = utcnow()
     elif status != "done":
         card.completed_at = None
-    if card.source == "confluence" and card.confluence_task_id and (old_status == "done") != (status == "done"):
+    if (card.source == "confluence" and card.confluence_task_id and not card.gone_reason
+            and (old_status == "done") != (status == "done")):
         outbox.enqueue(session, card, remote_status_for(status))
     if old_status != status:
         audit.record(
@@ -285,9 +319,48 @@ def move_card(
 
 
 def delete_card(session: Session, user_id: int, card_id: int) -> None:
+    """Delete a card for good. A Confluence task stays approved in the queue, so it does not come back."""
     card = get_card(session, user_id, card_id)
+    audit.record(session, user_id, "board.card_deleted", {"card_id": card.id, "title": card.title[:100],
+                                                          "confluence_task_id": card.confluence_task_id}, provider="trackli")
     session.delete(card)
     session.flush()
+
+
+def archive_card(session: Session, user_id: int, card_id: int, archived: bool = True) -> Card:
+    """Take a card off the board (kept, restorable), or put it back at the end of its column."""
+    card = get_card(session, user_id, card_id, for_update=True)
+    if archived and card.archived_at is None:
+        card.archived_at = utcnow()
+    elif not archived and card.archived_at is not None:
+        lock_board(session, user_id)
+        card.archived_at = None
+        card.position = next_position(session, user_id, card.status)
+    else:
+        return card
+    card.updated_at = utcnow()
+    audit.record(session, user_id, "board.card_archived" if archived else "board.card_restored",
+                 {"card_id": card.id}, provider="trackli")
+    return card
+
+
+def unlink_card(session: Session, user_id: int, card_id: int) -> Card:
+    """Keep the card as a local one: nothing more is sent to Confluence for it, and sync leaves it alone.
+
+    The Confluence link stays on the card for reference; its unsent completions are dropped.
+    """
+    card = get_card(session, user_id, card_id, for_update=True)
+    if card.source != "confluence":
+        raise ValidationError(f"card {card_id} is not linked to Confluence")
+    dropped = outbox.drop_unsent(session, card.id)
+    task_id = card.confluence_task_id
+    card.source, card.confluence_task_id, card.connection_id = "manual", None, None
+    card.sync_state, card.sync_error, card.confluence_remote_status, card.gone_reason = "none", None, None, None
+    card.updated_at = utcnow()
+    audit.record(session, user_id, "board.card_unlinked", {"card_id": card.id, "confluence_task_id": task_id,
+                                                           "unsent_dropped": dropped}, provider="trackli")
+    session.flush()
+    return card
 
 
 @dataclass(frozen=True)
@@ -309,6 +382,10 @@ class CardView:
     sync_error: str | None
     updated_at: dt.datetime
     site: str | None = None  # the Atlassian site of a Confluence card
+    note: str = ""
+    confluence_space_name: str | None = None
+    gone_reason: str | None = None
+    archived: bool = False
 
     def overdue(self, today: dt.date | None = None) -> bool:
         return bool(self.due_date and self.status != "done" and self.due_date < (today or dt.date.today()))
@@ -325,24 +402,53 @@ class CardView:
             "sync_state": self.sync_state,
             "sync_error": self.sync_error,
             "url": self.confluence_url,
+            "note": self.note,
+            "gone_reason": self.gone_reason,
+            "archived": self.archived,
         }
 
 
-def list_cards(
-    session: Session, user_id: int, *, project_id: int | None = None, status: str | None = None
-) -> list[CardView]:
-    stmt = (
-        select(Card, Project.name, Project.colour,
-               func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
-        .outerjoin(Project, Project.id == Card.project_id)
-        .outerjoin(AtlassianConnection, AtlassianConnection.id == Card.connection_id)
-        .where(Card.owner_id == user_id)
-    )
-    if project_id is not None:
-        stmt = stmt.where(Card.project_id == project_id)
-    if status is not None:
-        stmt = stmt.where(Card.status == check_status(status))
-    stmt = stmt.order_by(Card.status, Card.position, Card.id)
+DUE_FILTERS = ("any", "overdue", "week", "none")
+SYNC_FILTERS = ("any", "waiting", "failed", "conflict", "gone", "local")
+
+
+@dataclass(frozen=True)
+class CardFilter:
+    """What the board shows: every field narrows it; the defaults show everything on the board."""
+
+    project_id: int | None = None
+    due: str = "any"  # any | overdue | week (due by the end of this week) | none
+    sync: str = "any"  # any | waiting | failed | conflict | gone | local
+    text: str = ""  # every word in the title, page title or note, any case
+    archived: bool = False  # the archive instead of the board
+
+
+def _filtered(stmt: Any, user_id: int, f: CardFilter, today: dt.date) -> Any:
+    stmt = stmt.where(Card.owner_id == user_id,
+                      Card.archived_at.isnot(None) if f.archived else Card.archived_at.is_(None))
+    if f.project_id is not None:
+        stmt = stmt.where(Card.project_id == f.project_id)
+    if f.due == "overdue":
+        stmt = stmt.where(Card.due_date < today, Card.status != "done")
+    elif f.due == "week":
+        stmt = stmt.where(Card.due_date <= today + dt.timedelta(days=6 - today.weekday()))
+    elif f.due == "none":
+        stmt = stmt.where(Card.due_date.is_(None))
+    elif f.due != "any":
+        raise ValidationError(f"unknown due filter {f.due!r}: use one of {', '.join(DUE_FILTERS)}")
+    if f.sync == "gone":
+        stmt = stmt.where(Card.gone_reason.isnot(None))
+    elif f.sync == "local":
+        stmt = stmt.where(Card.source == "manual")
+    elif f.sync in ("waiting", "failed", "conflict"):
+        stmt = stmt.where(Card.sync_state == f.sync)
+    elif f.sync != "any":
+        raise ValidationError(f"unknown sync filter {f.sync!r}: use one of {', '.join(SYNC_FILTERS)}")
+    stmt = stmt.where(*contains_words(f.text, Card.title, Card.confluence_page_title, Card.description))
+    return stmt
+
+
+def _views(session: Session, stmt: Any) -> list[CardView]:
     return [
         CardView(
             id=t.id, title=t.title, status=t.status, position=t.position, project_id=t.project_id,
@@ -350,17 +456,74 @@ def list_cards(
             confluence_task_id=t.confluence_task_id, confluence_page_title=t.confluence_page_title,
             confluence_space_key=t.confluence_space_key, confluence_url=t.confluence_url,
             sync_state=t.sync_state, sync_error=t.sync_error, updated_at=t.updated_at, site=site,
+            note=t.description or "", confluence_space_name=t.confluence_space_name, gone_reason=t.gone_reason,
+            archived=t.archived_at is not None,
         )
         for t, name, colour, site in session.execute(stmt)
     ]
 
 
-def board(session: Session, user_id: int, *, project_id: int | None = None) -> dict[str, list[CardView]]:
+def _card_rows() -> Any:
+    return (select(Card, Project.name, Project.colour,
+                   func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
+            .outerjoin(Project, Project.id == Card.project_id)
+            .outerjoin(AtlassianConnection, AtlassianConnection.id == Card.connection_id))
+
+
+def list_cards(
+    session: Session, user_id: int, *, project_id: int | None = None, status: str | None = None,
+    where: CardFilter | None = None, limit: int | None = None, today: dt.date | None = None,
+) -> list[CardView]:
+    """The person's cards on the board (or, with `where.archived`, in the archive), in column order."""
+    f = where or CardFilter(project_id=project_id)
+    stmt = _filtered(_card_rows(), user_id, f, today or dt.date.today())
+    if status is not None:
+        stmt = stmt.where(Card.status == check_status(status))
+    stmt = stmt.order_by(Card.status, Card.position, Card.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return _views(session, stmt)
+
+
+def card_view(session: Session, user_id: int, card_id: int) -> CardView:
+    views = _views(session, _card_rows().where(Card.id == card_id, Card.owner_id == user_id))
+    if not views:
+        raise NotFound(f"card {card_id} not found")
+    return views[0]
+
+
+@dataclass
+class Board:
+    columns: dict[str, list[CardView]]  # the first `limit` cards of each column, in order
+    counts: dict[str, int]  # how many cards each column holds under the filter
+
+
+def board(session: Session, user_id: int, *, project_id: int | None = None, where: CardFilter | None = None,
+          limit: int | None = None, today: dt.date | None = None) -> dict[str, list[CardView]]:
     """The user's cards by status, each column in position order."""
-    columns: dict[str, list[CardView]] = {status: [] for status in CARD_STATUSES}
-    for card in list_cards(session, user_id, project_id=project_id):
-        columns[card.status].append(card)
-    return columns
+    return board_page(session, user_id, where=where or CardFilter(project_id=project_id), limit=limit, today=today).columns
+
+
+def board_page(session: Session, user_id: int, *, where: CardFilter = CardFilter(), limit: int | None = None,
+               today: dt.date | None = None) -> Board:
+    """What the board draws: each column's first `limit` cards under the filter, and every column's count.
+
+    Reads only what is shown (one query per column, from the (owner, status, position) index) and
+    counts in SQL, so a board of 10,000 cards costs what its visible cards cost.
+    """
+    today = today or dt.date.today()
+    counted = _filtered(select(Card.status, func.count()), user_id, where, today).group_by(Card.status)
+    counts: dict[str, int] = {status: 0 for status in CARD_STATUSES}
+    for status, count in session.execute(counted):
+        counts[status] = count
+    columns: dict[str, list[CardView]] = {}
+    for status in CARD_STATUSES:
+        if not counts[status]:
+            columns[status] = []
+            continue
+        stmt = _filtered(_card_rows(), user_id, where, today).where(Card.status == status).order_by(Card.position, Card.id)
+        columns[status] = _views(session, stmt if limit is None else stmt.limit(limit))
+    return Board(columns, counts)
 
 
 def change_stamp(session: Session, user_id: int) -> tuple:

@@ -93,6 +93,8 @@ def _settle(ctx: Context, entry_id: int, task_id: int, desired: RemoteStatus, er
     with ctx.session() as session:
         entry = session.get_one(OutboxEntry, entry_id)
         card = session.get(Card, task_id)
+        if card is not None and card.source != "confluence":  # unlinked meanwhile: the card is local now
+            card = None
         newer = session.scalar(select(OutboxEntry.id).where(OutboxEntry.task_id == task_id, OutboxEntry.state == "pending"))
         event = "confluence.task_completed" if desired == "complete" else "confluence.task_reopened"
         details = {"card_id": task_id, "confluence_task_id": entry.confluence_task_id, "status": desired,
@@ -146,6 +148,8 @@ def retry_card(session: Session, user_id: int, card_id: int) -> OutboxEntry | No
     card = board.get_card(session, user_id, card_id)
     if card.source != "confluence":
         raise ValidationError("only cards from Confluence sync their completion")
+    if card.gone_reason:
+        raise ValidationError(f"this task is gone from Confluence ({card.gone_reason}): keep it as a local card or delete it")
     return outbox.enqueue_current(session, card)
 
 

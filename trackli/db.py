@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event, inspect, select, update
+from sqlalchemy import Engine, create_engine, event, inspect, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -170,3 +170,13 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
+
+
+def contains_words(text: str | None, *columns: Any) -> list[Any]:
+    """Conditions for a search box: every word of `text` in one of `columns`, any case, in any order;
+    % and _ are just characters."""
+    conditions = []
+    for word in (text or "").split()[:20]:
+        literal = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(or_(*(column.ilike(f"%{literal}%", escape="\\") for column in columns)))
+    return conditions

@@ -207,6 +207,10 @@ class Card(Base):
     confluence_remote_status: Mapped[RemoteStatus | None] = mapped_column(String(20))
     sync_state: Mapped[SyncState] = mapped_column(String(20), default="none")
     sync_error: Mapped[str | None] = mapped_column(Text)
+    # Off the board but kept; restorable.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Why the Confluence task is no longer the person's (deleted, reassigned away); None while it is.
+    gone_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class PendingTask(Base):

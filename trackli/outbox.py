@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Iterator, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from trackli.context import Context
@@ -62,6 +62,13 @@ def enqueue(session: Session, card: Card, desired: RemoteStatus) -> OutboxEntry 
     card.sync_state = "waiting"
     card.sync_error = None
     return entry
+
+
+def drop_unsent(session: Session, card_id: int) -> int:
+    """Forget a card's completions not yet sent (the card no longer speaks for a Confluence task)."""
+    result = session.execute(delete(OutboxEntry).where(OutboxEntry.task_id == card_id,
+                                                       OutboxEntry.state.in_(("pending", "failed"))))
+    return cast(CursorResult, result).rowcount or 0
 
 
 def enqueue_current(session: Session, card: Card) -> OutboxEntry | None:

@@ -8,7 +8,9 @@
 - a card whose task is still incomplete upstream but was done here and known complete there is a
   **conflict** (reopened in Confluence); otherwise its known remote status becomes incomplete;
 - a card whose task vanished from the incomplete list and that Confluence says is complete is
-  **completed upstream** (the card moves to done without calling Confluence back).
+  **completed upstream** (the card moves to done without calling Confluence back);
+- a card whose task is neither in the incomplete list nor complete (deleted, or reassigned away) is
+  **gone upstream**: it says so and sends nothing more; it comes **back** if the task does.
 Cards with an unsent completion in the outbox are left alone: the person's move is on its way.
 
 `trackli.sync` runs the fetch, calls `plan` and executes the result in one transaction.
@@ -52,6 +54,7 @@ class CardRow(Protocol):
     confluence_task_id: str | None
     status: str
     confluence_remote_status: str | None
+    gone_reason: str | None
 
 
 @dataclass
@@ -65,10 +68,13 @@ class SyncPlan:
     conflicts: list[int] = field(default_factory=list)  # card ids
     remote_incomplete: list[int] = field(default_factory=list)  # card ids whose known remote status is now incomplete
     completed_upstream: list[int] = field(default_factory=list)  # card ids
+    cards_gone: list[int] = field(default_factory=list)  # card ids whose task is no longer the account's
+    cards_back: list[int] = field(default_factory=list)  # card ids marked gone whose task is the account's again
 
     @property
     def touches_anything(self) -> bool:
-        return bool(self.new or self.changed or self.gone or self.conflicts or self.completed_upstream)
+        return bool(self.new or self.changed or self.gone or self.conflicts or self.completed_upstream
+                    or self.cards_gone or self.cards_back)
 
 
 def clip(text: str | None, limit: int) -> str | None:
@@ -156,11 +162,18 @@ def plan(
         if card.id in unsent or not card.confluence_task_id:
             continue
         remote = card.confluence_remote_status
+        if card.confluence_task_id in seen and card.gone_reason:
+            out.cards_back.append(card.id)
         if card.confluence_task_id in seen:
             if card.status == "done" and remote == "complete":
                 out.conflicts.append(card.id)
             elif remote != "incomplete":
                 out.remote_incomplete.append(card.id)
-        elif card.confluence_task_id in completed and remote != "complete":
-            out.completed_upstream.append(card.id)
+        elif card.confluence_task_id in completed:
+            if remote != "complete":
+                out.completed_upstream.append(card.id)
+            if card.gone_reason:
+                out.cards_back.append(card.id)
+        elif remote != "complete" and not card.gone_reason:  # asked about, and neither open nor complete
+            out.cards_gone.append(card.id)
     return out

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from trackli import audit, board
 from trackli.atlassian.client import chunks
+from trackli.db import contains_words
 from trackli.errors import NotFound, ValidationError
 from trackli.models import AtlassianConnection, Card, OutboxEntry, PendingStatus, PendingTask, Project, utcnow
 
@@ -66,9 +67,7 @@ def list_pending(
         stmt = stmt.where(PendingTask.status == state)
     if space_key:
         stmt = stmt.where(PendingTask.confluence_space_key == space_key)
-    for word in (text or "").split():  # every word, in any order; % and _ are just characters
-        literal = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(PendingTask.task_title.ilike(f"%{literal}%", escape="\\"))
+    stmt = stmt.where(*contains_words(text, PendingTask.task_title))
     if due_before:
         stmt = stmt.where(PendingTask.due_date <= due_before)
     if stable_order:
@@ -168,7 +167,7 @@ def approve(
             confluence_space_name=row.confluence_space_name, confluence_url=row.confluence_url,
             confluence_remote_status=row.remote_status or "incomplete", sync_state="synced",
         )
-        position += 1
+        position += board.GAP
         session.add(card)
         fresh.append((row, card))
         cards.append(card)
@@ -180,6 +179,35 @@ def approve(
             "count": len(fresh), "pending_ids": [r.id for r, _ in fresh][:50], "card_ids": [c.id for _, c in fresh][:50],
         }, provider="trackli")
     return cards
+
+
+def send_back(session: Session, user_id: int, card_id: int) -> PendingTask:
+    """Undo a mistaken approval: the card goes away and its Confluence task waits in the queue again,
+    with the card's title, due date and project kept as the person's edits."""
+    board.lock_board(session, user_id)
+    card = board.get_card(session, user_id, card_id, for_update=True)
+    row = session.scalar(select(PendingTask).where(PendingTask.user_id == user_id, PendingTask.trackli_task_id == card.id)
+                         .with_for_update()) if card.source == "confluence" else None
+    if row is None:
+        raise ValidationError("only a card approved from the queue can be sent back to it")
+    if card.status == "done":
+        raise ValidationError("this card is done (and so is its Confluence task): move it out of Done first, "
+                              "so Confluence is told, then send it back")
+    edits = set(row.edited_fields or ())
+    if card.title != row.task_title:
+        row.task_title = card.title
+        edits.add("title")
+    if card.due_date != row.due_date:
+        row.due_date = card.due_date
+        edits.add("due_date")
+    if card.project_id is not None:
+        row.project_id = card.project_id
+        edits.add("project")
+    row.status, row.trackli_task_id, row.edited_fields, row.updated_at = "pending", None, sorted(edits), utcnow()
+    audit.record(session, user_id, "board.card_sent_back", {"card_id": card.id, "pending_id": row.id}, provider="trackli")
+    session.delete(card)
+    session.flush()
+    return row
 
 
 def dismiss(session: Session, user_id: int, ids: Iterable[int]) -> int:

@@ -211,7 +211,8 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: dict[str, dict[str,
             select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
                    *[getattr(PendingTask, name) for name in UPSTREAM])
             .where(PendingTask.connection_id == conn.id)).all()
-        cards = session.execute(select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status)
+        cards = session.execute(select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status,
+                                       Card.gone_reason)
                                 .where(Card.connection_id == conn.id, Card.confluence_task_id.isnot(None))).all()
         todo = plan(existing, fetched, cards, completed, outbox.unsent_card_ids(session, conn.id))
 
@@ -235,10 +236,12 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: dict[str, dict[str,
             audit.record(session, conn.user_id, "confluence.queue_updated", {
                 "connection_id": conn.id, "new": result.new, "updated": result.updated, "gone": result.gone,
                 "completed_upstream": result.completed_upstream, "conflicts": result.conflicts,
+                "cards_gone": len(todo.cards_gone), "cards_back": len(todo.cards_back),
                 "values_cut_to_fit": result.clipped, "tasks_refused": todo.refused,
             })
 
 
+CARD_GONE = "no longer assigned to you in Confluence (deleted there, or reassigned)"
 CONFLICT = "Reopened in Confluence after you completed it here: keep it done, or reopen it here"
 
 
@@ -250,6 +253,10 @@ def _apply_to_cards(session: Session, todo: SyncPlan) -> None:
             sync_state="conflict", sync_error=CONFLICT, confluence_remote_status="incomplete"))
     for card_id in todo.completed_upstream:
         board.mark_remote_completed(session, session.get_one(Card, card_id))
+    for batch in chunks(todo.cards_gone, 500):
+        session.execute(update(Card).where(Card.id.in_(batch)).values(gone_reason=CARD_GONE))
+    for batch in chunks(todo.cards_back, 500):
+        session.execute(update(Card).where(Card.id.in_(batch)).values(gone_reason=None))
 
 
 def _finish_run(ctx: Context, conn: AtlassianConnection, result: SyncResult, client: ConfluenceClient | None) -> None:
