@@ -1,21 +1,23 @@
-"""Board: your cards by status. Moving a Confluence card to Done completes the task in Confluence."""
+"""Board: your cards by status, dragged between columns. Moving a Confluence card to Done completes the
+task in Confluence; clicking a card opens its details."""
 
 import datetime as dt
-from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
-from trackli import board, completion
+from trackli import board, completion, queue
+from trackli.errors import TrackliError
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, triage, widgets
+from trackli.ui.kanban import board_data, kanban
 from trackli.ui.widgets import STATUS_LABELS
 
-CARD_LIMIT = 40  # per column; a longer column is shown as a table
+PAGE = 200  # cards drawn per column; "Show more" adds another page
 pc = setup.page("Board", ":material/view_kanban:")
 ctx, uid = pc.ctx, pc.user_id
 
-widgets.watch("board_stamp", ctx, uid, board.change_stamp)
+board_stamp = widgets.watch("board_stamp", ctx, uid, board.change_stamp)
 widgets.flash()
 triage.sync_now(pc)
 
@@ -25,26 +27,125 @@ def send_completions() -> None:
     completion.background.send_soon(ctx, uid)
 
 
-def move(card_id: int, status: str) -> None:
-    ok, card = widgets.act(lambda: pc.run(board.move_card, card_id, status), later=True)
-    if ok and card.sync_state == "waiting":
+def on_move(event: dict) -> None:
+    """A drop, a key or the card menu: apply it; if refused, the redraw puts the card back and says why."""
+    try:
+        card_id, to = int(event["card"]), str(event["to"])
+        before = None if event.get("before") is None else int(event["before"])
+    except (KeyError, TypeError, ValueError):
+        return
+    try:
+        card = pc.run(board.move_card, card_id, to, before=before)
+    except TrackliError as exc:
+        st.session_state["board_notice"] = f"That move was not saved: {exc}"
+        return
+    widgets.remember_stamp("board_stamp", board_stamp())  # this tab already shows its own move
+    if card.sync_state == "waiting":
         send_completions()
 
 
-def on_move(card_id: int) -> None:
-    target = st.session_state.get(f"move_{card_id}")
-    if target:
-        move(card_id, target)
+def on_open(card_id: int) -> None:
+    st.session_state["open_card"] = card_id
 
 
-def retry(card_id: int) -> None:
-    if widgets.act(lambda: pc.run(completion.retry_card, card_id), later=True)[0]:
-        send_completions()
+def on_more(status: str) -> None:
+    shown = st.session_state.setdefault("board_shown", {})
+    shown[status] = shown.get(status, PAGE) + PAGE
 
 
-def settle(card_id: int, keep: str) -> None:
-    if widgets.act(lambda: pc.run(completion.resolve_conflict, card_id, keep), later=True)[0]:
-        send_completions()
+def closed() -> None:
+    st.session_state.pop("open_card", None)
+
+
+def done_with_card(message: str) -> None:
+    """An action in the details dialog succeeded: close the dialog and redraw the board."""
+    closed()
+    widgets.flash(message)
+    st.rerun()
+
+
+@st.dialog("Card", width="large", on_dismiss=closed)
+def details(card_id: int) -> None:
+    try:
+        card = pc.run(board.card_view, card_id)
+    except TrackliError:
+        st.info("This card no longer exists (deleted in another tab?).")
+        return
+    st.markdown(f"### {widgets.literal(card.title)}")
+    if card.gone_reason:
+        st.warning(f"This task is gone from Confluence: {widgets.literal(card.gone_reason)}. Keep it as a local "
+                   "card (nothing more is sent to Confluence), or delete it.", icon=":material/link_off:")
+        g1, g2, _ = st.columns([1, 1, 2])
+        if g1.button("Keep as a local card", key="gone_keep", icon=":material/bookmark:"):
+            if widgets.act(lambda: pc.run(board.unlink_card, card_id))[0]:
+                done_with_card("Kept as a local card")
+        if g2.button("Delete card", key="gone_delete", icon=":material/delete:"):
+            if widgets.act(lambda: pc.run(board.delete_card, card_id))[0]:
+                done_with_card("Card deleted")
+    elif card.sync_state == "conflict":
+        st.warning("Here this card is **done**; in Confluence the task is **open**. Choose which is right.",
+                   icon=":material/sync_problem:")
+        k1, k2, _ = st.columns([1, 1, 2])
+        for column, keep, label in ((k1, "here", "Keep it done (complete it in Confluence)"),
+                                    (k2, "confluence", "Reopen it here")):
+            if column.button(label, key=f"keep_{keep}"):
+                if widgets.act(lambda: pc.run(completion.resolve_conflict, card_id, keep))[0]:
+                    send_completions()
+                    done_with_card("Conflict settled")
+    elif card.sync_state == "failed":
+        st.error(f"Confluence was not updated: {widgets.literal(card.sync_error)}", icon=":material/error:")
+        if st.button("Retry", key="retry", icon=":material/refresh:"):
+            if widgets.act(lambda: pc.run(completion.retry_card, card_id))[0]:
+                send_completions()
+                done_with_card("Sent to Confluence again")
+
+    projects_by_id = {p.id: p.name for p in projects}
+    if card.project_id is not None and card.project_id not in projects_by_id:
+        projects_by_id[card.project_id] = card.project or "(archived project)"
+    with st.form("card_details"):
+        title = st.text_input("Title", card.title, max_chars=500, key=f"detail_title_{card_id}")
+        d1, d2 = st.columns(2)
+        due = d1.date_input("Due", card.due_date, format="YYYY-MM-DD", key=f"detail_due_{card_id}")
+        options: list = [None, *projects_by_id]
+        project_id = d2.selectbox("Project", options, index=options.index(card.project_id),
+                                  format_func=lambda i: "(none)" if i is None else projects_by_id[i],
+                                  key=f"detail_project_{card_id}")
+        note = st.text_area("Note", card.note, placeholder="Anything you want to remember about this card",
+                            max_chars=20000, key=f"detail_note_{card_id}")
+        if st.form_submit_button("Save", type="primary", icon=":material/save:"):
+            if widgets.act(lambda: pc.run(board.edit_card, card_id, title=title, due_date=due, project_id=project_id,
+                                          description=note))[0]:
+                done_with_card("Card saved")
+
+    facts = [f"**{STATUS_LABELS[card.status]}**"]
+    if card.source == "confluence":
+        facts.append(widgets.sync_badge(card.sync_state))
+    if card.confluence_page_title:
+        space = card.confluence_space_name or card.confluence_space_key
+        facts.append(f"Page: {widgets.literal(card.confluence_page_title)}"
+                     + (f" · Space: {widgets.literal(space)}" if space else "")
+                     + (f" · {widgets.literal(card.site)}" if card.site else ""))
+    st.markdown(" · ".join(facts))
+    if card.confluence_url and card.confluence_url.startswith(("https://", "http://")):
+        st.link_button("Open in Confluence", card.confluence_url, icon=":material/open_in_new:")
+
+    a1, a2, a3, a4 = st.columns(4)
+    if a1.button("Archive", key="archive", icon=":material/archive:", help="Off the board, kept; restore it from Archived"):
+        if widgets.act(lambda: pc.run(board.archive_card, card_id))[0]:
+            done_with_card("Card archived")
+    if card.source == "confluence" and not card.gone_reason:
+        if a2.button("Unlink from Confluence", key="unlink", icon=":material/link_off:",
+                     help="Keep a local card; nothing more is sent to Confluence"):
+            if widgets.act(lambda: pc.run(board.unlink_card, card_id))[0]:
+                done_with_card("Unlinked: a local card now")
+        if a3.button("Send back to the queue", key="send_back", icon=":material/undo:",
+                     help="A mistaken approval: the task waits on Pending again"):
+            if widgets.act(lambda: pc.run(queue.send_back, card_id))[0]:
+                done_with_card("Sent back to the queue")
+    sure = a4.checkbox("Really delete", key="delete_sure")
+    if a4.button("Delete", key="delete", icon=":material/delete:", disabled=not sure):
+        if widgets.act(lambda: pc.run(board.delete_card, card_id))[0]:
+            done_with_card("Card deleted")
 
 
 def save_projects() -> None:
@@ -72,7 +173,8 @@ projects = [p for p in every_project if not p.archived]
 by_name = {p.name: p.id for p in projects}
 
 top_left, top_middle, top_right = st.columns([1, 1, 1])
-project_filter = top_left.selectbox("Project", ["All projects"] + list(by_name), key="board_project")
+density = top_left.segmented_control("Density", ["Comfortable", "Compact"], default="Comfortable", key="board_density",
+                                     label_visibility="collapsed") or "Comfortable"
 with top_middle.expander("Projects", icon=":material/folder:"):
     if not every_project:
         st.caption("No projects yet. A project groups cards: create one here, or type a name in the queue's "
@@ -112,63 +214,55 @@ with top_right.expander("Add a card", icon=":material/add:"):
                 widgets.flash("Card added")
                 st.rerun()
 
+
+
+@st.fragment
+def draw_board() -> None:
+    """Filters, the board and the open card: a move or a filter reruns only this, not the whole page."""
+    f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
+    project_filter = f1.selectbox("Project", ["All projects"] + list(by_name), key="board_project")
+    due_filter = f2.selectbox("Due", board.DUE_FILTERS, key="board_due",
+                              format_func={"any": "Any due date", "overdue": "Overdue", "week": "Due this week",
+                                           "none": "No due date"}.get)
+    sync_filter = f3.selectbox("Sync", board.SYNC_FILTERS, key="board_sync",
+                               format_func={"any": "Any sync state", "waiting": "Waiting to sync", "failed": "Sync failed",
+                                            "conflict": "Conflict", "gone": "Gone from Confluence",
+                                            "local": "Local cards"}.get)
+    text_filter = f4.text_input("Search", key="board_text", placeholder="Words in the title, page or note")
+    where = board.CardFilter(project_id=by_name.get(project_filter), due=due_filter, sync=sync_filter, text=text_filter)
+    shown = st.session_state.get("board_shown", {})
+    today = dt.date.today()
+    with ctx.session() as session:
+        page = board.board_page(session, uid, where=where, limit=max([PAGE, *shown.values()]), today=today)
+    for status in CARD_STATUSES:  # each column shows its own number of pages
+        page.columns[status] = page.columns[status][: shown.get(status, PAGE)]
+
+    filtered = where != board.CardFilter()
+    if not any(page.counts.values()) and not filtered:
+        st.info("No cards yet. Approve tasks on the **Pending** page, or add a card of your own.", icon=":material/view_kanban:")
+    else:
+        if not any(page.counts.values()):
+            st.caption("No card matches these filters.")
+        st.caption("Drag cards between columns, or focus a card and use Shift+arrow keys; ⋯ or M opens its menu; "
+                   "click or Enter opens its details.")
+        kanban(board_data(page, today=today, density=density.lower(), notice=st.session_state.pop("board_notice", None),
+                          version=st.session_state.get("board_stamp")),
+               key="kanban", on_move=on_move, on_open=on_open, on_more=on_more)
+
+    if st.session_state.get("open_card") is not None:
+        details(st.session_state["open_card"])
+
+
+draw_board()
+
 with ctx.session() as session:
-    columns = board.board(session, uid, project_id=by_name.get(project_filter))
-all_cards = [c for status in CARD_STATUSES for c in columns[status]]
-several_sites = len({c.site for c in all_cards if c.site}) > 1
-
-if not all_cards:
-    st.info("No cards yet. Approve tasks on the **Pending** page, or add a card of your own.", icon=":material/view_kanban:")
-else:
-    with st.expander("Move a card", icon=":material/swap_horiz:"):
-        labels = {c.id: f"{c.title} — {STATUS_LABELS[c.status]}" for c in all_cards}
-        m1, m2, m3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-        chosen = m1.selectbox("Card", list(labels), format_func=lambda i: labels[i], key="move_pick")
-        target = m2.selectbox("To", CARD_STATUSES, format_func=STATUS_LABELS.get, key="move_target")
-        if m3.button("Move", icon=":material/arrow_forward:"):
-            move(chosen, target)
-            st.rerun()
-
-today = dt.date.today()
-for status, column in zip(CARD_STATUSES, st.columns(len(CARD_STATUSES)), strict=True):
-    cards = columns[status]
-    column.subheader(f"{STATUS_LABELS[status]} · {len(cards)}")
-    if len(cards) > CARD_LIMIT:
-        column.dataframe(
-            pd.DataFrame({
-                "title": [c.title for c in cards], "project": [c.project for c in cards],
-                "due": [c.due_date for c in cards],
-                "sync": [widgets.SYNC_LABELS[c.sync_state] for c in cards],
-                "link": [c.confluence_url for c in cards],
-            }),
-            hide_index=True, height=600,
-            column_config={"link": st.column_config.LinkColumn("Confluence", display_text="Open")},
-        )
-        continue
-    for card in cards:
-        box = column.container(border=True)
-        box.markdown(f"**{widgets.literal(card.title)}**")
-        facts = []
-        if card.project:
-            facts.append(widgets.literal(card.project))
-        if card.due_date:
-            facts.append(f":red[overdue {card.due_date:%Y-%m-%d}]" if card.overdue(today) else f"due {card.due_date:%Y-%m-%d}")
-        if card.source == "confluence":
-            facts.append(widgets.sync_badge(card.sync_state))
-            if several_sites and card.site:
-                facts.append(widgets.literal(card.site))
-        if card.confluence_url:
-            facts.append(f"[Confluence page]({quote(card.confluence_url, safe=':/?&=#%')})")
-        if facts:
-            box.markdown(" · ".join(facts))
-        if card.sync_error and card.sync_state in ("failed", "conflict", "waiting"):
-            box.caption(widgets.literal(card.sync_error))
-        if card.sync_state == "failed":
-            box.button("Retry sync", key=f"retry_{card.id}", on_click=retry, args=(card.id,), icon=":material/refresh:")
-        if card.sync_state == "conflict":
-            k1, k2 = box.columns(2)
-            k1.button("Keep done", key=f"keep_{card.id}", on_click=settle, args=(card.id, "here"))
-            k2.button("Reopen here", key=f"reopen_{card.id}", on_click=settle, args=(card.id, "confluence"))
-        box.selectbox("Move to", [s for s in CARD_STATUSES if s != status], index=None, key=f"move_{card.id}",
-                      format_func=STATUS_LABELS.get, placeholder="Move to…", label_visibility="collapsed",
-                      on_change=on_move, args=(card.id,))
+    archived = board.list_cards(session, uid, where=board.CardFilter(archived=True), limit=201)
+if archived:
+    with st.expander(f"Archived ({len(archived) if len(archived) <= 200 else '200+'})", icon=":material/archive:"):
+        for card in archived[:200]:
+            r1, r2 = st.columns([5, 1], vertical_alignment="center")
+            r1.markdown(f"{widgets.literal(card.title)} · {STATUS_LABELS[card.status]}")
+            if r2.button("Restore", key=f"restore_{card.id}", icon=":material/unarchive:"):
+                if widgets.act(lambda: pc.run(board.archive_card, card.id, False))[0]:
+                    widgets.flash("Card restored")
+                    st.rerun()
