@@ -172,9 +172,7 @@ with ctx.session() as session:
 projects = [p for p in every_project if not p.archived]
 by_name = {p.name: p.id for p in projects}
 
-top_left, top_middle, top_right = st.columns([1, 1, 1])
-density = top_left.segmented_control("Density", ["Comfortable", "Compact"], default="Comfortable", key="board_density",
-                                     label_visibility="collapsed") or "Comfortable"
+top_middle, top_right = st.columns(2)
 with top_middle.expander("Projects", icon=":material/folder:"):
     if not every_project:
         st.caption("No projects yet. A project groups cards: create one here, or type a name in the queue's "
@@ -219,16 +217,22 @@ with top_right.expander("Add a card", icon=":material/add:"):
 @st.fragment
 def draw_board() -> None:
     """Filters, the board and the open card: a move or a filter reruns only this, not the whole page."""
-    f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
-    project_filter = f1.selectbox("Project", ["All projects"] + list(by_name), key="board_project")
-    due_filter = f2.selectbox("Due", board.DUE_FILTERS, key="board_due",
-                              format_func={"any": "Any due date", "overdue": "Overdue", "week": "Due this week",
-                                           "none": "No due date"}.get)
-    sync_filter = f3.selectbox("Sync", board.SYNC_FILTERS, key="board_sync",
-                               format_func={"any": "Any sync state", "waiting": "Waiting to sync", "failed": "Sync failed",
-                                            "conflict": "Conflict", "gone": "Gone from Confluence",
-                                            "local": "Local cards"}.get)
-    text_filter = f4.text_input("Search", key="board_text", placeholder="Words in the title, page or note")
+    f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
+    text_filter = f1.text_input("Search", key="board_text", placeholder="Search words in the title, page or note",
+                                label_visibility="collapsed")
+    narrowed = sum(st.session_state.get(k) not in (None, v) for k, v in
+                   (("board_project", "All projects"), ("board_due", "any"), ("board_sync", "any")))
+    with f2.popover(f"Filters · {narrowed}" if narrowed else "Filters", icon=":material/filter_list:", width="stretch"):
+        project_filter = st.selectbox("Project", ["All projects"] + list(by_name), key="board_project")
+        due_filter = st.selectbox("Due", board.DUE_FILTERS, key="board_due",
+                                  format_func={"any": "Any due date", "overdue": "Overdue", "week": "Due this week",
+                                               "none": "No due date"}.get)
+        sync_filter = st.selectbox("Sync", board.SYNC_FILTERS, key="board_sync",
+                                   format_func={"any": "Any sync state", "waiting": "Waiting to sync",
+                                                "failed": "Sync failed", "conflict": "Conflict",
+                                                "gone": "Gone from Confluence", "local": "Local cards"}.get)
+        density = st.segmented_control("Density", ["Comfortable", "Compact"], default="Comfortable",
+                                       key="board_density") or "Comfortable"
     where = board.CardFilter(project_id=by_name.get(project_filter), due=due_filter, sync=sync_filter, text=text_filter)
     shown = st.session_state.get("board_shown", {})
     today = dt.date.today()
@@ -243,8 +247,8 @@ def draw_board() -> None:
     else:
         if not any(page.counts.values()):
             st.caption("No card matches these filters.")
-        st.caption("Drag cards between columns, or focus a card and use Shift+arrow keys; ⋯ or M opens its menu; "
-                   "click or Enter opens its details.")
+        st.caption("Drag cards between columns, or focus one and press Shift+arrows; ⋯ (or M) opens its menu, "
+                   "a click (or Enter) its details.")
         kanban(board_data(page, today=today, density=density.lower(), notice=st.session_state.pop("board_notice", None),
                           version=st.session_state.get("board_stamp")),
                key="kanban", on_move=on_move, on_open=on_open, on_more=on_more)

@@ -104,17 +104,8 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
     # Move a card to done: the simulated task becomes complete and the card says so.
     with ctx.session() as s:
         card = s.scalar(select(Card).where(Card.title == "Edited in the browser"))
-    page.get_by_text("Move a card").click()
-    settle(page)
-    page.get_by_test_id("stSelectbox").filter(has_text="Card").locator("input").click()
-    page.keyboard.type("Edited in the browser")
-    page.keyboard.press("Enter")
-    settle(page)
-    page.get_by_test_id("stSelectbox").filter(has_text="To").first.locator("input").click()
-    page.get_by_role("option", name="Done").click()
-    settle(page)
-    page.get_by_role("button", name="Move", exact=True).click()
-    settle(page)
+    page.locator(".tk-card", has_text="Edited in the browser").drag_to(page.locator('.tk-cards[data-status="done"]'))
+    page.locator('.tk-cards[data-status="done"] .tk-card', has_text="Edited in the browser").wait_for()
     deadline = time.monotonic() + 15
     while sim.state.tasks[card.confluence_task_id].status != "complete":
         assert time.monotonic() < deadline, "the simulated task never became complete"

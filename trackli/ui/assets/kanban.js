@@ -92,9 +92,9 @@ export default function (component) {
     root.querySelectorAll(".tk-menu").forEach((m) => m.remove());
   }
 
-  function openMenu(card, anchor) {
+  function openMenu(card) {
     closeMenus();
-    const menu = el("div", "tk-menu");
+    const menu = el("li", "tk-menu"); // in the list's flow, under its card: never clipped, fits a phone
     menu.setAttribute("role", "menu");
     menu.setAttribute("aria-label", "Move card");
     const here = card.closest(".tk-cards").dataset.status;
@@ -125,7 +125,7 @@ export default function (component) {
       if (e.key === "ArrowUp") { items[(i - 1 + items.length) % items.length].focus(); e.preventDefault(); }
       e.stopPropagation();
     });
-    anchor.after(menu);
+    card.after(menu);
     menu.querySelector("button").focus();
   }
 
@@ -152,7 +152,7 @@ export default function (component) {
     menu.type = "button";
     menu.tabIndex = -1;
     menu.setAttribute("aria-label", `Move or open ${c.title}`);
-    menu.addEventListener("click", (e) => { e.stopPropagation(); openMenu(card, menu); });
+    menu.addEventListener("click", (e) => { e.stopPropagation(); openMenu(card); });
     card.appendChild(menu);
     card.setAttribute("aria-label", [c.title, c.project, c.due ? `due ${c.due}` : "", c.gone ? "gone from Confluence" : c.sync_label].filter(Boolean).join(", "));
 
@@ -166,7 +166,7 @@ export default function (component) {
       if (e.key === "Enter" || e.key === " ") {
         send("open", { card: c.id });
       } else if (e.key === "m" || e.key === "M" || e.key === "ContextMenu") {
-        openMenu(card, menu);
+        openMenu(card);
       } else if (e.shiftKey && e.key === "ArrowUp" && i > 0) {
         move(card, status, list[i - 1].dataset.id);
       } else if (e.shiftKey && e.key === "ArrowDown" && i < list.length - 1) {

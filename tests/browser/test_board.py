@@ -1,0 +1,145 @@
+"""The board component in headless Chromium: drag, keys, the card menu at phone width, details, refusals."""
+
+import time
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import settle, shot
+from tests.browser.test_dashboard import HOSTILE, goto
+from trackli import board, connections, queue, sync
+from trackli.simulator import ME, ME_API_TOKEN
+
+
+def column(page, status):
+    return page.locator(f'.tk-cards[data-status="{status}"]')
+
+
+def titles(page, status):
+    return column(page, status).locator(".tk-title").all_inner_texts()
+
+
+def saved(page, status, title):
+    """The server's redraw shows the card in `status`, no longer saving."""
+    column(page, status).locator(".tk-card:not(.saving)", has_text=title).wait_for()
+
+
+def order_in_db(ctx, user_id, status):
+    with ctx.session() as s:
+        return [c.title for c in board.list_cards(s, user_id, status=status)]
+
+
+def test_drag_between_and_within_columns_keys_and_reload_keep_the_order(ctx, user_id, app_server, page):
+    with ctx.session() as s:
+        for title in ("Alpha", "Bravo", "Charlie", "Delta"):
+            board.create_card(s, user_id, title)
+        board.create_card(s, user_id, HOSTILE, status="backlog")
+    goto(page, app_server, "/board", "Board")
+    column(page, "todo").locator(".tk-card").first.wait_for()
+    assert page.locator("img[src='x']").count() == 0  # the title is text inside the component
+    assert titles(page, "backlog") == [HOSTILE]
+
+    # Drag Delta above Bravo (within a column), with the mouse in small steps.
+    delta = column(page, "todo").locator(".tk-card", has_text="Delta")
+    bravo = column(page, "todo").locator(".tk-card", has_text="Bravo").bounding_box()
+    box = delta.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2 + (bravo["y"] + 5 - box["y"] - box["height"] / 2) * step / 10)
+    page.mouse.up()
+    assert titles(page, "todo") == ["Alpha", "Delta", "Bravo", "Charlie"]  # at once, before the server answers
+    saved(page, "todo", "Delta")
+    # Drag Alpha to In progress.
+    column(page, "todo").locator(".tk-card", has_text="Alpha").drag_to(column(page, "in_progress"))
+    saved(page, "in_progress", "Alpha")
+    # Keys: Charlie up one (Shift+Up), then Bravo one column right (Shift+Right).
+    column(page, "todo").locator(".tk-card", has_text="Charlie").focus()
+    page.keyboard.press("Shift+ArrowUp")
+    saved(page, "todo", "Charlie")
+    column(page, "todo").locator(".tk-card", has_text="Bravo").focus()
+    page.keyboard.press("Shift+ArrowRight")
+    saved(page, "in_progress", "Bravo")
+    assert order_in_db(ctx, user_id, "todo") == ["Delta", "Charlie"]
+    assert order_in_db(ctx, user_id, "in_progress") == ["Alpha", "Bravo"]
+    page.reload()
+    column(page, "todo").locator(".tk-card").first.wait_for()
+    assert titles(page, "todo") == ["Delta", "Charlie"] and titles(page, "in_progress") == ["Alpha", "Bravo"]
+    shot(page, "board-kanban")
+
+
+def test_a_drag_to_done_completes_the_task_in_confluence(ctx, user_id, app_server, sim, page):
+    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    sync.sync_connection(ctx, conn)
+    with ctx.session() as s:
+        [card] = queue.approve(s, user_id, [queue.list_pending(s, user_id)[0].id])
+        title, remote = card.title, card.confluence_task_id
+    goto(page, app_server, "/board", "Board")
+    column(page, "todo").locator(".tk-card", has_text=title).drag_to(column(page, "done"))
+    deadline = time.monotonic() + 15
+    while sim.state.tasks[remote].status != "complete":
+        assert time.monotonic() < deadline, "the simulated task never became complete"
+        time.sleep(0.1)
+    column(page, "done").locator(".tk-card", has_text=title).locator(".s-synced").wait_for(timeout=20000)
+
+
+def test_card_details_open_on_click_and_save_every_field(ctx, user_id, app_server, page):
+    with ctx.session() as s:
+        board.create_project(s, user_id, "Platform")
+        card_id = board.create_card(s, user_id, "Plan the offsite").id
+    goto(page, app_server, "/board", "Board")
+    page.locator(".tk-card", has_text="Plan the offsite").click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    dialog.get_by_label("Title").fill("Plan the <b>offsite</b>")
+    dialog.get_by_label("Note").fill("book the room")
+    dialog.get_by_test_id("stSelectbox").filter(has_text="Project").locator("input").click()
+    page.get_by_role("option", name="Platform").click()
+    dialog.get_by_role("button", name="Save").click()
+    page.locator(".tk-card", has_text="Plan the <b>offsite</b>").locator(".tk-project", has_text="Platform").wait_for()
+    with ctx.session() as s:
+        view = board.card_view(s, user_id, card_id)
+    assert (view.title, view.note, view.project) == ("Plan the <b>offsite</b>", "book the room", "Platform")
+    page.locator(".tk-card", has_text="offsite").click()
+    page.get_by_role("dialog").wait_for()
+    shot(page, "board-card-details")
+    page.get_by_role("dialog").get_by_role("button", name="Archive").click()
+    page.get_by_text("No cards yet").wait_for()
+
+
+def test_a_refused_move_puts_the_card_back_and_says_why(ctx, user_id, app_server, page):
+    with ctx.session() as s:
+        keep = board.create_card(s, user_id, "Stays").id
+        gone = board.create_card(s, user_id, "Archived in another tab").id
+    goto(page, app_server, "/board", "Board")
+    column(page, "todo").locator(".tk-card").nth(1).wait_for()
+    with ctx.session() as s:
+        board.archive_card(s, user_id, gone)  # another tab, before this one refreshed
+    column(page, "todo").locator(".tk-card", has_text="Archived in another tab").drag_to(column(page, "done"))
+    page.locator(".tk-notice.shown", has_text="is archived").wait_for()
+    expect(column(page, "done").locator(".tk-card")).to_have_count(0)
+    assert keep and titles(page, "todo") == ["Stays"]
+
+
+def test_phone_width_shows_one_column_and_moves_by_the_card_menu(ctx, user_id, app_server, browser):
+    with ctx.session() as s:
+        board.create_card(s, user_id, "On the go")
+        board.create_card(s, user_id, "Later", status="backlog")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    try:
+        goto(page, app_server, "/board", "Board")
+        card = page.locator(".tk-card", has_text="On the go")
+        card.wait_for()
+        assert not page.locator(".tk-card", has_text="Later").is_visible()  # one column at a time
+        assert card.bounding_box()["width"] > 250  # a column uses the phone's width
+        shot(page, "board-phone")
+        card.locator(".tk-more").tap()
+        page.get_by_role("menuitem", name="Move to In progress").tap()
+        page.get_by_role("tab", name="In progress · 1").tap()
+        saved(page, "in_progress", "On the go")
+        page.get_by_role("tab", name="Backlog · 1").tap()
+        assert page.locator(".tk-card", has_text="Later").is_visible()
+        assert order_in_db(ctx, user_id, "in_progress") == ["On the go"]
+    finally:
+        context.close()
