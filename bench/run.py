@@ -1,7 +1,7 @@
 """Trackli benchmarks: every figure next to a baseline measured in the same run, and the ratio.
 
     python -m bench.run              # all benchmarks (PostgreSQL on 127.0.0.1 if it answers, else SQLite)
-    python -m bench.run --only sync  # one group: requests, sync, upsert, pages
+    python -m bench.run --only sync  # one group: requests, sync, upsert, pages, load, board
 
 Figures are printed, never asserted: the tests check behaviour, this checks speed.
 """
@@ -315,7 +315,7 @@ def print_table(rows: list[Row], dialect: str) -> None:
         print(f"| {r.name} | {r.figure:.3g} {r.unit} | {r.baseline:.3g} ({r.baseline_name}) | {r.ratio:.3f}× | {r.target} |")
 
 
-GROUPS = ["requests", "sync", "upsert", "pages", "load"]
+GROUPS = ["requests", "sync", "upsert", "pages", "load", "board"]
 
 
 def bench_load(rows: list[Row], url: str, seconds: float = 15.0) -> None:
@@ -343,7 +343,10 @@ def main(argv=None) -> int:
         dialect = url.split(":", 1)[0]
         if "requests" in groups:
             bench_requests(rows)
-        for name, fn in (("sync", bench_sync), ("upsert", bench_upsert), ("pages", bench_pages), ("load", bench_load)):
+        from bench.board import bench_board
+
+        for name, fn in (("sync", bench_sync), ("upsert", bench_upsert), ("pages", bench_pages), ("load", bench_load),
+                         ("board", bench_board)):
             if name in groups:
                 with database() as fresh:
                     fn(rows, fresh)
