@@ -133,7 +133,8 @@ def test_phone_width_shows_one_column_and_moves_by_the_card_menu(ctx, user_id, a
         card.wait_for()
         assert not page.locator(".tk-card", has_text="Later").is_visible()  # one column at a time
         assert card.bounding_box()["width"] > 250  # a column uses the phone's width
-        shot(page, "board-phone")
+        page.locator(".tk-tabs").scroll_into_view_if_needed()
+        shot(page, "board-phone", full_page=False)
         card.locator(".tk-more").tap()
         page.get_by_role("menuitem", name="Move to In progress").tap()
         page.get_by_role("tab", name="In progress · 1").tap()
