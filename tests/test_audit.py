@@ -45,3 +45,20 @@ def test_purge_removes_only_entries_past_the_retention(ctx, user_id):
         assert audit.purge_older_than(s, 30) == 1
     with ctx.session() as s:
         assert [e.event_type for e in audit.query(s, user_id)] == ["new"]
+
+
+def test_card_events_name_their_card_even_after_it_is_deleted(ctx, user_id):
+    from sqlalchemy import select
+
+    from trackli import board
+    from trackli.models import AuditEntry
+
+    with ctx.session() as s:
+        kept = board.create_card(s, user_id, "Kept card").id
+        gone = board.create_card(s, user_id, "Deleted card").id
+        board.archive_card(s, user_id, kept)
+        board.delete_card(s, user_id, gone)
+    with ctx.session() as s:
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.user_id == user_id)))
+        named = {e.event_type: title for e in entries if (title := audit.subjects(s, user_id, entries).get(e.id))}
+    assert named == {"board.card_archived": "Kept card", "board.card_deleted": "Deleted card"}

@@ -112,6 +112,8 @@ def subjects(session: Session, user_id: int, entries: Iterable[AuditEntry]) -> d
         elif several:
             count = entry.details.get("count") if isinstance(entry.details.get("count"), int) else len(several)
             out[entry.id] = f"{count} tasks"
+        elif card is not None and isinstance(entry.details.get("title"), str):  # a deleted card names itself
+            out[entry.id] = entry.details["title"]
     return out
 
 

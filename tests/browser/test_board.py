@@ -4,7 +4,7 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import settle, shot
+from tests.browser.conftest import shot
 from tests.browser.test_dashboard import HOSTILE, goto
 from trackli import board, connections, queue, sync
 from trackli.simulator import ME, ME_API_TOKEN

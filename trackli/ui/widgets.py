@@ -25,6 +25,8 @@ SYNC_LABELS = {
 }
 EVENT_LABELS = {
     "board.card_moved": "Card moved", "board.conflict_resolved": "Conflict settled",
+    "board.card_archived": "Card archived", "board.card_restored": "Card restored", "board.card_deleted": "Card deleted",
+    "board.card_unlinked": "Unlinked from Confluence", "board.card_sent_back": "Sent back to the queue",
     "confluence.fetch_failed": "Sync failed", "confluence.queue_updated": "Queue updated from Confluence",
     "confluence.task_completed": "Completed in Confluence", "confluence.task_reopened": "Reopened in Confluence",
     "confluence.task_update_failed": "Confluence not updated", "confluence.tasks_fetched": "Tasks fetched",
