@@ -11,31 +11,31 @@ triage.sync_now(pc)
 
 with pc.ctx.session() as session:
     pending = queue.pending_count(session, pc.user_id)
-    columns = board.board(session, pc.user_id)
+    counts = board.column_counts(session, pc.user_id)
+    stuck, stuck_count = board.needing_attention(session, pc.user_id, limit=20)
     runs = sync.last_runs(session, pc.user_id, limit=1)
 
 st.write("Confluence tasks that mention you, on your own board: triage them in **Pending**, "
          "work them on the **Board**, and completing a card completes the task in Confluence.")
 a, b, c, d = st.columns(4)
 a.metric("Waiting for approval", pending)
-b.metric("To do", len(columns["todo"]) + len(columns["backlog"]))
-c.metric("In progress", len(columns["in_progress"]))
-d.metric("Done", len(columns["done"]))
+b.metric("To do", counts["todo"] + counts["backlog"])
+c.metric("In progress", counts["in_progress"])
+d.metric("Done", counts["done"])
 if runs:
     run = runs[0]
     st.caption(f"Last sync {widgets.when(run.started_at)}: {run.outcome}"
                + (f" — {run.new_count} new, {run.gone_count} gone" if run.outcome == "ok"
                   else f" — {widgets.literal(run.error or '')}"), help=f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC")
 # What needs the person: cards whose completion could not reach Confluence, or that it contradicts.
-stuck = [c for status in columns for c in columns[status] if c.sync_state in ("conflict", "failed")]
 if stuck:
-    st.subheader(f"Needs you · {len(stuck)}")
-    for card in stuck[:20]:
+    st.subheader(f"Needs you · {stuck_count}")
+    for card in stuck:
         reason = "Conflict: " if card.sync_state == "conflict" else "Not sent to Confluence: "
         st.markdown(f"**{widgets.literal(card.title)}** · {widgets.sync_badge(card.sync_state)}")
         st.caption(reason + widgets.literal(card.sync_error or ""))
-    if len(stuck) > 20:
-        st.caption(f"…and {len(stuck) - 20} more on the board.")
+    if stuck_count > len(stuck):
+        st.caption(f"…and {stuck_count - len(stuck)} more on the board.")
     st.page_link("pages/board.py", label="Settle them on the board", icon=":material/view_kanban:")
 st.page_link("pages/pending.py", label="Review pending tasks", icon=":material/inbox:")
 st.page_link("pages/board.py", label="Open the board", icon=":material/view_kanban:")

@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from trackli import board, completion, queue
+from trackli import board, changes, completion, queue
 from trackli.errors import TrackliError
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, triage, widgets
@@ -17,7 +17,7 @@ PAGE = 200  # cards drawn per column; "Show more" adds another page
 pc = setup.page("Board", ":material/view_kanban:")
 ctx, uid = pc.ctx, pc.user_id
 
-board_stamp = widgets.watch("board_stamp", ctx, uid, board.change_stamp)
+board_stamp = widgets.watch("board_stamp", ctx, uid, changes.board_version)
 widgets.flash()
 triage.sync_now(pc)
 

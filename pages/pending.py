@@ -3,14 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from trackli import board, queue
+from trackli import board, changes, queue
 from trackli.ui import setup, triage, widgets
 
 pc = setup.page("Pending", ":material/inbox:")
 ctx, uid = pc.ctx, pc.user_id
 
 # A change made elsewhere never reruns this page on its own: someone may be typing in the grid.
-stamp = widgets.watch("pending_stamp", ctx, uid, queue.queue_stamp, waiting=queue.changes_since)
+stamp = widgets.watch("pending_stamp", ctx, uid, changes.queue_version, waiting=queue.changes_since)
 widgets.flash()
 
 triage.sync_now(pc)  # runs in the background; this page stays usable and shows its progress

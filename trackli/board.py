@@ -504,6 +504,25 @@ def board(session: Session, user_id: int, *, project_id: int | None = None, wher
     return board_page(session, user_id, where=where or CardFilter(project_id=project_id), limit=limit, today=today).columns
 
 
+def column_counts(session: Session, user_id: int, where: CardFilter = CardFilter(),
+                  today: dt.date | None = None) -> dict[str, int]:
+    """How many cards each column holds (under `where`), counted in SQL."""
+    counted = _filtered(select(Card.status, func.count()), user_id, where, today or dt.date.today()).group_by(Card.status)
+    counts: dict[str, int] = {status: 0 for status in CARD_STATUSES}
+    for status, count in session.execute(counted):
+        counts[status] = count
+    return counts
+
+
+def needing_attention(session: Session, user_id: int, limit: int = 20) -> tuple[list[CardView], int]:
+    """Cards in conflict or whose completion failed (the first `limit`, oldest change first), and how many."""
+    stuck = (Card.owner_id == user_id, Card.archived_at.is_(None), Card.sync_state.in_(("conflict", "failed")))
+    count = session.scalar(select(func.count()).select_from(Card).where(*stuck)) or 0
+    if not count:
+        return [], 0
+    return _views(session, _card_rows().where(*stuck).order_by(Card.updated_at, Card.id).limit(limit)), count
+
+
 def board_page(session: Session, user_id: int, *, where: CardFilter = CardFilter(), limit: int | None = None,
                today: dt.date | None = None) -> Board:
     """What the board draws: each column's first `limit` cards under the filter, and every column's count.
@@ -512,10 +531,7 @@ def board_page(session: Session, user_id: int, *, where: CardFilter = CardFilter
     counts in SQL, so a board of 10,000 cards costs what its visible cards cost.
     """
     today = today or dt.date.today()
-    counted = _filtered(select(Card.status, func.count()), user_id, where, today).group_by(Card.status)
-    counts: dict[str, int] = {status: 0 for status in CARD_STATUSES}
-    for status, count in session.execute(counted):
-        counts[status] = count
+    counts = column_counts(session, user_id, where, today)
     columns: dict[str, list[CardView]] = {}
     for status in CARD_STATUSES:
         if not counts[status]:
@@ -524,15 +540,6 @@ def board_page(session: Session, user_id: int, *, where: CardFilter = CardFilter
         stmt = _filtered(_card_rows(), user_id, where, today).where(Card.status == status).order_by(Card.position, Card.id)
         columns[status] = _views(session, stmt if limit is None else stmt.limit(limit))
     return Board(columns, counts)
-
-
-def change_stamp(session: Session, user_id: int) -> tuple:
-    """A cheap value that changes whenever the user's board changes (for auto-refresh)."""
-    return tuple(
-        session.execute(
-            select(func.count(Card.id), func.max(Card.updated_at)).where(Card.owner_id == user_id)
-        ).one()
-    )
 
 
 def mark_remote_completed(session: Session, card: Card) -> None:

@@ -13,9 +13,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from trackli import db
+from trackli import changes, db
 from trackli.config import ConfigError, Settings, load_settings
 from trackli.crypto import Vault
+
+SESSION_HOOKS = (changes,)  # imported for its session hooks: they keep the per-person change versions
 
 
 @dataclass

@@ -111,6 +111,17 @@ class User(Base):
     last_sync_request_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class ChangeVersion(Base):
+    """A person's change counters: bumped at the commit of every unit of work that changed their board
+    or queue (trackli.changes), so an open tab asks "did anything change?" with one primary-key read."""
+
+    __tablename__ = "change_versions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    board: Mapped[int] = mapped_column(BigInteger, default=0)
+    queue: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Project(Base):
     __tablename__ = "projects"
     __table_args__ = (UniqueConstraint("owner_id", "name", name="owner_name"),)
@@ -218,7 +229,7 @@ class PendingTask(Base):
     __table_args__ = (
         CheckConstraint(_in("status", PENDING_STATUSES), name="status"),
         UniqueConstraint("connection_id", "confluence_task_id", name="connection_task"),
-        Index("ix_confluence_pending_tasks_user_status", "user_id", "status"),
+        Index("ix_confluence_pending_tasks_user_status_id", "user_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

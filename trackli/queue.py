@@ -91,12 +91,6 @@ def pending_count(session: Session, user_id: int) -> int:
         PendingTask.user_id == user_id, PendingTask.status == "pending")) or 0
 
 
-def queue_stamp(session: Session, user_id: int) -> tuple:
-    """Changes whenever the user's queue changes (for auto-refresh without needless reruns)."""
-    return tuple(session.execute(select(func.count(PendingTask.id), func.max(PendingTask.updated_at))
-                                 .where(PendingTask.user_id == user_id)).one())
-
-
 def _owned(session: Session, user_id: int, ids: Iterable[int], *, lock: bool = False) -> list[PendingTask]:
     ids = sorted({int(i) for i in ids})
     if not ids:

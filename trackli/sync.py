@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, connections, outbox
+from trackli import audit, board, changes, connections, outbox
 from trackli.atlassian.client import ConfluenceClient, ConfluenceTask, Enrichment, chunks
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.atlassian.transport import RetryPolicy
@@ -215,15 +215,17 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: dict[str, dict[str,
                                        Card.gone_reason)
                                 .where(Card.connection_id == conn.id, Card.confluence_task_id.isnot(None))).all()
         todo = plan(existing, fetched, cards, completed, outbox.unsent_card_ids(session, conn.id))
+        if todo.touches_anything or todo.remote_incomplete:  # bulk statements: say so for the open tabs
+            changes.touch(session, conn.user_id, "queue", "board")
 
         bulk_insert(session, PendingTask.__table__, [row | {
             "user_id": conn.user_id, "connection_id": conn.id, "status": "pending", "edited_fields": [],
             "task_description": "", "first_seen_at": now, "last_seen_at": now, "created_at": now, "updated_at": now,
         } for row in todo.new])
         plain = {"synchronize_session": False}  # no ORM objects of these rows are loaded
-        for row_id, changes in todo.changed.items():
+        for row_id, changed in todo.changed.items():
             session.execute(update(PendingTask).where(PendingTask.id == row_id)
-                            .values(**changes, last_seen_at=now, updated_at=now).execution_options(**plain))
+                            .values(**changed, last_seen_at=now, updated_at=now).execution_options(**plain))
         for batch in chunks(todo.gone, 500):
             session.execute(update(PendingTask).where(PendingTask.id.in_(batch)).execution_options(**plain).values(
                 status="gone", gone_reason=GONE_REASON, updated_at=now))
