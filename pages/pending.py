@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from trackli import board, changes, queue
+from trackli import board, changes, connections, queue
 from trackli.ui import setup, triage, widgets
 
+PAGE = 200  # rows in the grid at a time: a click costs what is shown, not the whole queue
 pc = setup.page("Pending", ":material/inbox:")
 ctx, uid = pc.ctx, pc.user_id
 
@@ -25,20 +26,23 @@ with queue_tab:
     with ctx.session() as session:
         project_names = [p.name for p in board.list_projects(session, uid)]
     with ctx.session() as session:
-        everything = queue.list_pending(session, uid, "pending", stable_order=True)
-    rows = everything
-    if everything:
+        waiting_count = queue.count_pending(session, uid)
+        space_keys = queue.spaces(session, uid) if waiting_count else []
+        several_sites = len(connections.list_connections(session, uid)) > 1
+    rows, matching = [], 0
+    if waiting_count:
         f1, f2, f3 = st.columns(3)
-        spaces = sorted({r.space_key for r in everything if r.space_key})
-        space = f1.selectbox("Space", ["All spaces"] + spaces, key="filter_space")
+        space = f1.selectbox("Space", ["All spaces"] + space_keys, key="filter_space")
         due_before = f2.date_input("Due on or before", value=None, key="filter_due")
         text = f3.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
-        if space != "All spaces" or due_before or text:
-            with ctx.session() as session:
-                rows = queue.list_pending(session, uid, "pending", space_key=None if space == "All spaces" else space,
-                                         text=text or None, due_before=due_before, stable_order=True)
+        narrow = dict(space_key=None if space == "All spaces" else space, text=text or None, due_before=due_before)
+        with ctx.session() as session:  # what is shown is read, a page at a time; the rest is counted
+            matching = queue.count_pending(session, uid, **narrow)
+            page = triage.page_picker(matching, PAGE)
+            rows = queue.list_pending(session, uid, "pending", stable_order=True, limit=PAGE,
+                                      offset=(page - 1) * PAGE, **narrow)
 
-    if not everything:
+    if not waiting_count:
         st.info("Nothing waiting. Tasks land here when someone assigns you a Confluence task "
                 "(an @mention inside a task) — press **Sync now**, or let the scheduled worker fetch them.",
                 icon=":material/inbox:")
@@ -47,6 +51,8 @@ with queue_tab:
     else:
         ids = [r.id for r in rows]
         select_all = st.checkbox(f"Select all {len(rows)} shown", key="select_all")
+        if matching > len(rows):
+            st.caption(f"{matching} tasks match: {len(rows)} are shown on this page; the buttons act on the rows shown.")
         fresh = pd.DataFrame(
             {
                 "select": [select_all] * len(rows),
@@ -60,7 +66,7 @@ with queue_tab:
             },
             index=pd.Index(ids, name="id"),
         )
-        if len({r.site for r in everything}) < 2:  # one site: the column would say the same thing on every row
+        if not several_sites:  # one site: the column would say the same thing on every row
             fresh = fresh.drop(columns=["site"])
         frame = triage.grid_input(fresh, select_all)
 

@@ -52,17 +52,11 @@ class PendingView:
 QUEUE_STATES = ("pending", "dismissed", "approved", "gone", "all")
 
 
-def list_pending(
-    session: Session, user_id: int, state: str = "pending", *, space_key: str | None = None,
-    text: str | None = None, due_before: dt.date | None = None, stable_order: bool = False,
-) -> list[PendingView]:
-    """The user's queue, soonest due first (or in discovery order, which edits never reshuffle)."""
+def _narrowed(stmt: Any, user_id: int, state: str, space_key: str | None, text: str | None,
+              due_before: dt.date | None) -> Any:
     if state not in QUEUE_STATES:
         raise ValidationError(f"unknown state {state!r}: use one of {', '.join(QUEUE_STATES)}")
-    stmt = (select(PendingTask, Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
-            .outerjoin(Project, Project.id == PendingTask.project_id)
-            .join(AtlassianConnection, AtlassianConnection.id == PendingTask.connection_id)
-            .where(PendingTask.user_id == user_id))
+    stmt = stmt.where(PendingTask.user_id == user_id)
     if state != "all":
         stmt = stmt.where(PendingTask.status == state)
     if space_key:
@@ -70,10 +64,40 @@ def list_pending(
     stmt = stmt.where(*contains_words(text, PendingTask.task_title))
     if due_before:
         stmt = stmt.where(PendingTask.due_date <= due_before)
+    return stmt
+
+
+def count_pending(session: Session, user_id: int, state: str = "pending", *, space_key: str | None = None,
+                  text: str | None = None, due_before: dt.date | None = None) -> int:
+    """How many rows `list_pending` would return without a limit, counted in SQL."""
+    stmt = _narrowed(select(func.count()).select_from(PendingTask), user_id, state, space_key, text, due_before)
+    return session.scalar(stmt) or 0
+
+
+def spaces(session: Session, user_id: int, state: str = "pending") -> list[str]:
+    """The space keys of the person's queue rows in `state` (for the space filter)."""
+    stmt = _narrowed(select(PendingTask.confluence_space_key).distinct(), user_id, state, None, None, None)
+    return sorted(k for k in session.scalars(stmt.where(PendingTask.confluence_space_key.isnot(None))) if k)
+
+
+def list_pending(
+    session: Session, user_id: int, state: str = "pending", *, space_key: str | None = None,
+    text: str | None = None, due_before: dt.date | None = None, stable_order: bool = False,
+    limit: int | None = None, offset: int = 0,
+) -> list[PendingView]:
+    """The user's queue, soonest due first (or in discovery order, which edits never reshuffle);
+    a page of it with `limit` and `offset`."""
+    stmt = _narrowed(
+        select(PendingTask, Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
+        .outerjoin(Project, Project.id == PendingTask.project_id)
+        .join(AtlassianConnection, AtlassianConnection.id == PendingTask.connection_id),
+        user_id, state, space_key, text, due_before)
     if stable_order:
         stmt = stmt.order_by(PendingTask.id)
     else:
         stmt = stmt.order_by(PendingTask.due_date.is_(None), PendingTask.due_date, PendingTask.id)
+    if limit is not None:
+        stmt = stmt.limit(limit).offset(max(0, offset))
     return [
         PendingView(
             id=r.id, connection_id=r.connection_id, confluence_task_id=r.confluence_task_id, title=r.task_title,

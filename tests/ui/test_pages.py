@@ -699,3 +699,21 @@ def test_projects_are_created_renamed_recoloured_and_archived_on_the_board(ctx, 
         assert (p.name, p.colour, p.archived) == ("Core platform", "#112233", True)
         assert board.list_projects(s, user_id) == []  # archived: out of the pickers and the filter
     assert at.selectbox(key="board_project").options == ["All projects"]
+
+
+def test_pending_shows_a_page_of_rows_and_acts_on_the_page_shown(ctx, user_id, sim_env):
+    container = next(iter(sim_env.state.content.values()))
+    for n in range(220):
+        sim_env.state.add_task(f"bulk {n:03d}", assigned_to=ME[0], container=container)
+    synced(ctx, user_id, sim_env)
+    at = open_page("pending")
+    no_exceptions(at)
+    grid = at.data_editor(key="queue").value
+    assert len(grid) == 200 and "250 tasks match: 200 are shown on this page" in texts(at)
+    at.selectbox(key="queue_page").select(2).run()
+    assert len(at.data_editor(key="queue").value) == 50
+    button(at, "Approve 50 shown").click().run()
+    no_exceptions(at)
+    button(at, "Yes, approve 50").click().run()
+    with ctx.session() as s:
+        assert queue.count_pending(s, user_id) == 200 and len(board.list_cards(s, user_id)) == 50

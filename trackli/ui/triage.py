@@ -115,6 +115,15 @@ def undo_banner(pc: PageContext) -> None:
 
 # ---- the grid's state -----------------------------------------------------------------------------
 
+def page_picker(total: int, size: int) -> int:
+    """Which page of `total` rows to show, `size` at a time (1 when they fit on one)."""
+    if total <= size:
+        return 1
+    pages = list(range(1, -(-total // size) + 1))
+    return st.selectbox("Rows", pages, key="queue_page", label_visibility="collapsed",
+                        format_func=lambda p: f"Rows {(p - 1) * size + 1}–{min(p * size, total)} of {total}") or 1
+
+
 def save_edits(pc: PageContext, stamp: Callable[[], Any]) -> None:
     """Persist what the person typed in the grid since the last run (each edit once)."""
     ids = st.session_state.get("queue_ids") or []
@@ -172,12 +181,18 @@ def _text(value: Any) -> str:
 
 
 def _shows(frame: pd.DataFrame, fresh: pd.DataFrame) -> bool:
-    """Does the editor (its input plus its edits) show what the database holds now?"""
+    """Does the editor (its input plus its edits) show what the database holds now? Compared by
+    task id, column by column, in one step (the edits are the few cells typed since)."""
     edits = (st.session_state.get("queue") or {}).get("edited_rows") or {}
-    for position, (_, row) in enumerate(fresh.iterrows()):
-        change = edits.get(position, edits.get(str(position), {}))
-        for col in EDITABLE:
-            shown = change[col] if col in change else frame.iloc[position][col]
-            if _text(shown).strip() != _text(row[col]).strip():
-                return False
-    return True
+    columns = list(EDITABLE)
+    shown = frame[columns].copy()
+    for position, change in edits.items():
+        for col, value in change.items():
+            if col in EDITABLE and int(position) < len(shown):
+                shown.iat[int(position), columns.index(col)] = value
+    return bool((_normal(shown) == _normal(fresh[columns])).all(axis=None))
+
+
+def _normal(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as the text it shows: empty for None/NaN, YYYY-MM-DD for dates, no surrounding space."""
+    return frame.map(_text).apply(lambda col: col.str.strip())
