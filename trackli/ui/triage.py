@@ -54,7 +54,7 @@ def _sync_progress() -> None:
 # ---- bulk actions ---------------------------------------------------------------------------------
 
 def _approve(pc: PageContext, ids: list[int]) -> str:
-    cards = pc.run(queue.approve, ids, project=st.session_state.get("default_project") or None)
+    cards = pc.run(queue.approve_ids, ids, project=st.session_state.get("default_project") or None)
     return f"{len(cards)} card(s) added to the board."
 
 
