@@ -201,7 +201,21 @@ def build_app(state: SimState) -> Starlette:
                     return False
             return True
 
-        items = [t for t in state.tasks.values() if keep(t)]  # ids are issued in increasing order
+        key = (status, include_blank, tuple(sorted((n, tuple(sorted(v))) for n, v in filters.items() if v)),
+               tuple(sorted(ranges.items())))
+        with state.lock:
+            items = state.listings.get(key)
+            if items is None:
+                if filters["task-id"]:
+                    candidates = [state.tasks[i] for i in filters["task-id"] if i in state.tasks]
+                elif filters["assigned-to"]:
+                    candidates = [t for a in filters["assigned-to"] for t in state.by_assignee.get(a, {}).values()]
+                else:
+                    candidates = list(state.tasks.values())
+                items = sorted((t for t in candidates if keep(t)), key=lambda t: int(t.id))
+                if len(state.listings) > 64:
+                    state.listings.clear()
+                state.listings[key] = items
         return paged(request, items, lambda t: t.to_json(body_format), "tasks")
 
     def put_task(request: Request, task, principal: str) -> Response:

@@ -173,6 +173,10 @@ class SimState:
         self.spaces: dict[str, SimSpace] = {}
         self.content: dict[str, SimContent] = {}
         self.tasks: dict[str, SimTask] = {}
+        # Task listings are served from an index by assignee and cached until a task changes, so the
+        # simulator's cost per page stays flat as the store grows (it stands in for Atlassian in benchmarks).
+        self.by_assignee: dict[str | None, dict[str, SimTask]] = {}
+        self.listings: dict[tuple, list[SimTask]] = {}
         self.codes: dict[str, tuple[str, tuple[str, ...], str, float]] = {}
         self.code_challenges: dict[str, str] = {}  # code -> its PKCE S256 challenge, when one was sent
         self.access_tokens: dict[str, tuple[str, tuple[str, ...], float]] = {}
@@ -239,6 +243,8 @@ class SimState:
                 completed_at=now if status == "complete" else None,
             )
             self.tasks[task.id] = task
+            self.by_assignee.setdefault(assigned_to, {})[task.id] = task
+            self.listings.clear()
             return task
 
     def webui(self, item: SimContent) -> str:
@@ -259,7 +265,9 @@ class SimState:
                 task.status = status
                 task.completed_at = now if status == "complete" else None
                 task.completed_by = (by or task.assigned_to) if status == "complete" else None
-            if assigned_to is not ...:
+            if assigned_to is not ... and assigned_to != task.assigned_to:
+                self.by_assignee.get(task.assigned_to, {}).pop(task.id, None)
+                self.by_assignee.setdefault(assigned_to, {})[task.id] = task
                 task.assigned_to = assigned_to
             if text is not None:
                 task.text = text
@@ -267,11 +275,15 @@ class SimState:
                 task.due = due
             task.updated_at = now
             task.rendered.clear()
+            self.listings.clear()
             return task
 
     def delete_task(self, task_id: str) -> None:
         with self.lock:
-            self.tasks.pop(task_id, None)
+            task = self.tasks.pop(task_id, None)
+            if task is not None:
+                self.by_assignee.get(task.assigned_to, {}).pop(task_id, None)
+            self.listings.clear()
 
     def log(self, entry: dict[str, Any]) -> None:
         with self.lock:
