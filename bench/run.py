@@ -315,7 +315,7 @@ def print_table(rows: list[Row], dialect: str) -> None:
         print(f"| {r.name} | {r.figure:.3g} {r.unit} | {r.baseline:.3g} ({r.baseline_name}) | {r.ratio:.3f}× | {r.target} |")
 
 
-GROUPS = ["requests", "sync", "upsert", "pages", "load", "board"]
+GROUPS = ["requests", "sync", "upsert", "pages", "load", "board", "scale"]
 
 
 def bench_load(rows: list[Row], url: str, seconds: float = 15.0) -> None:
@@ -344,9 +344,10 @@ def main(argv=None) -> int:
         if "requests" in groups:
             bench_requests(rows)
         from bench.board import bench_board
+        from bench.scale import bench_scale
 
         for name, fn in (("sync", bench_sync), ("upsert", bench_upsert), ("pages", bench_pages), ("load", bench_load),
-                         ("board", bench_board)):
+                         ("board", bench_board), ("scale", bench_scale)):
             if name in groups:
                 with database() as fresh:
                     fn(rows, fresh)
