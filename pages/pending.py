@@ -21,13 +21,17 @@ queue_tab, dismissed_tab, gone_tab = st.tabs(["Waiting", "Dismissed", "Gone from
                                              on_change="rerun")
 
 # -- the queue -------------------------------------------------------------------------------------
-with queue_tab:
+@st.fragment
+def queue_grid() -> None:
+    """Filters, the grid and its buttons: a tick, an edit or a filter reruns only this (a page of rows),
+    not the whole page; an approval or dismissal reruns the page (the header counts change)."""
     triage.save_edits(pc, stamp)  # first: a project typed in the grid exists from here on
     with ctx.session() as session:
         project_names = [p.name for p in board.list_projects(session, uid)]
-    with ctx.session() as session:
-        waiting_count = queue.count_pending(session, uid)
-        space_keys = queue.spaces(session, uid) if waiting_count else []
+    with ctx.session() as session:  # counts and lists of the whole queue: once per change, not per click
+        version = changes.queue_version(session, uid)
+        waiting_count = widgets.per_version("waiting", version, lambda: queue.count_pending(session, uid))
+        space_keys = widgets.per_version("spaces", version, lambda: queue.spaces(session, uid)) if waiting_count else []
         several_sites = len(connections.list_connections(session, uid)) > 1
     rows, matching = [], 0
     if waiting_count:
@@ -37,7 +41,8 @@ with queue_tab:
         text = f3.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
         narrow = dict(space_key=None if space == "All spaces" else space, text=text or None, due_before=due_before)
         with ctx.session() as session:  # what is shown is read, a page at a time; the rest is counted
-            matching = queue.count_pending(session, uid, **narrow)
+            matching = widgets.per_version(f"matching {narrow}", version,
+                                           lambda: queue.count_pending(session, uid, **narrow))
             page = triage.page_picker(matching, PAGE)
             rows = queue.list_pending(session, uid, "pending", stable_order=True, limit=PAGE,
                                       offset=(page - 1) * PAGE, **narrow)
@@ -102,6 +107,10 @@ with queue_tab:
             triage.bulk(pc, "dismiss", selected)
         st.caption("Edits to title, due date and project are saved as you make them; "
                    "a task you edited keeps your values when Confluence changes.")
+
+
+with queue_tab:
+    queue_grid()
 
 # -- dismissed and gone ----------------------------------------------------------------------------
 with dismissed_tab:

@@ -448,24 +448,31 @@ def _filtered(stmt: Any, user_id: int, f: CardFilter, today: dt.date) -> Any:
     return stmt
 
 
+VIEW_COLUMNS = (Card.id, Card.title, Card.status, Card.position, Card.project_id, Card.due_date, Card.source,
+                Card.confluence_task_id, Card.confluence_page_title, Card.confluence_space_key, Card.confluence_url,
+                Card.sync_state, Card.sync_error, Card.updated_at, Card.description, Card.confluence_space_name,
+                Card.gone_reason, Card.archived_at)
+
+
 def _views(session: Session, stmt: Any) -> list[CardView]:
+    """Plain rows of only the columns a view shows: no ORM object per card."""
     return [
         CardView(
-            id=t.id, title=t.title, status=t.status, position=t.position, project_id=t.project_id,
-            project=name, project_colour=colour, due_date=t.due_date, source=t.source,
-            confluence_task_id=t.confluence_task_id, confluence_page_title=t.confluence_page_title,
-            confluence_space_key=t.confluence_space_key, confluence_url=t.confluence_url,
-            sync_state=t.sync_state, sync_error=t.sync_error, updated_at=t.updated_at, site=site,
-            note=t.description or "", confluence_space_name=t.confluence_space_name, gone_reason=t.gone_reason,
-            archived=t.archived_at is not None,
+            id=r.id, title=r.title, status=r.status, position=r.position, project_id=r.project_id,
+            project=r.project_name, project_colour=r.project_colour, due_date=r.due_date, source=r.source,
+            confluence_task_id=r.confluence_task_id, confluence_page_title=r.confluence_page_title,
+            confluence_space_key=r.confluence_space_key, confluence_url=r.confluence_url,
+            sync_state=r.sync_state, sync_error=r.sync_error, updated_at=r.updated_at, site=r.site,
+            note=r.description or "", confluence_space_name=r.confluence_space_name, gone_reason=r.gone_reason,
+            archived=r.archived_at is not None,
         )
-        for t, name, colour, site in session.execute(stmt)
+        for r in session.execute(stmt)
     ]
 
 
 def _card_rows() -> Any:
-    return (select(Card, Project.name, Project.colour,
-                   func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
+    return (select(*VIEW_COLUMNS, Project.name.label("project_name"), Project.colour.label("project_colour"),
+                   func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url).label("site"))
             .outerjoin(Project, Project.id == Card.project_id)
             .outerjoin(AtlassianConnection, AtlassianConnection.id == Card.connection_id))
 

@@ -192,7 +192,7 @@ class Card(Base):
         CheckConstraint(_in("sync_state", SYNC_STATES), name="sync_state"),
         CheckConstraint("length(trim(title)) > 0", name="title_not_blank"),
         UniqueConstraint("connection_id", "confluence_task_id", name="connection_confluence_task"),
-        Index("ix_tasks_owner_status_position", "owner_id", "status", "position"),
+        Index("ix_tasks_owner_status_position_id", "owner_id", "status", "position", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -230,6 +230,7 @@ class PendingTask(Base):
         CheckConstraint(_in("status", PENDING_STATUSES), name="status"),
         UniqueConstraint("connection_id", "confluence_task_id", name="connection_task"),
         Index("ix_confluence_pending_tasks_user_status_id", "user_id", "status", "id"),
+        Index("ix_confluence_pending_tasks_user_updated", "user_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

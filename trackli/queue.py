@@ -88,7 +88,11 @@ def list_pending(
     """The user's queue, soonest due first (or in discovery order, which edits never reshuffle);
     a page of it with `limit` and `offset`."""
     stmt = _narrowed(
-        select(PendingTask, Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
+        select(PendingTask.id, PendingTask.connection_id, PendingTask.confluence_task_id, PendingTask.task_title,
+               PendingTask.due_date, PendingTask.confluence_page_title, PendingTask.confluence_space_key,
+               PendingTask.confluence_space_name, PendingTask.confluence_url, PendingTask.status,
+               PendingTask.project_id, PendingTask.edited_fields, PendingTask.gone_reason, PendingTask.trackli_task_id,
+               Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
         .outerjoin(Project, Project.id == PendingTask.project_id)
         .join(AtlassianConnection, AtlassianConnection.id == PendingTask.connection_id),
         user_id, state, space_key, text, due_before)
@@ -98,15 +102,13 @@ def list_pending(
         stmt = stmt.order_by(PendingTask.due_date.is_(None), PendingTask.due_date, PendingTask.id)
     if limit is not None:
         stmt = stmt.limit(limit).offset(max(0, offset))
-    return [
+    return [  # plain rows, only the columns shown: no ORM object per row
         PendingView(
-            id=r.id, connection_id=r.connection_id, confluence_task_id=r.confluence_task_id, title=r.task_title,
-            due_date=r.due_date, page_title=r.confluence_page_title, space_key=r.confluence_space_key,
-            space_name=r.confluence_space_name, url=r.confluence_url, state=r.status, project_id=r.project_id,
-            project=name, edited_fields=tuple(r.edited_fields or ()), gone_reason=r.gone_reason,
-            card_id=r.trackli_task_id, site=site,
+            id=r[0], connection_id=r[1], confluence_task_id=r[2], title=r[3], due_date=r[4], page_title=r[5],
+            space_key=r[6], space_name=r[7], url=r[8], state=r[9], project_id=r[10],
+            edited_fields=tuple(r[11] or ()), gone_reason=r[12], card_id=r[13], project=r[14], site=r[15],
         )
-        for r, name, site in session.execute(stmt)
+        for r in session.execute(stmt)
     ]
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
-from trackli import connections, queue, users
+from trackli import changes, connections, queue, users
 from trackli.config import Settings, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError
@@ -118,7 +118,8 @@ def health(pc: PageContext) -> tuple[str, int]:
     """('ok' | 'attention' | 'none', pending count) for the header."""
     with pc.ctx.session() as session:
         conns = [connections.describe(c) for c in connections.list_connections(session, pc.user_id)]
-        count = queue.pending_count(session, pc.user_id)
+        version = changes.queue_version(session, pc.user_id)
+        count = widgets.per_version("pending_count", version, lambda: queue.pending_count(session, pc.user_id))
     if not conns:
         return "none", count
     healthy = all(c["status"] == "ok" and not c["missing_scopes"] for c in conns)

@@ -115,6 +115,20 @@ def watch(key: str, ctx: Any, user_id: int, stamp_of: Callable[[Any, int], Hasha
     return stamp
 
 
+def per_version(name: str, version: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()` once per change version (and per `name`, which names the query and its arguments):
+    a rerun in which nothing changed reads one version row, not the person's whole queue."""
+    memo = st.session_state.setdefault("_per_version", {})
+    hit = memo.get(name)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    value = compute()
+    if len(memo) > 50:
+        memo.clear()
+    memo[name] = (version, value)
+    return value
+
+
 def remember_stamp(key: str, stamp: Hashable) -> None:
     """The page shows the state with this stamp (its first draw, or its own change): nothing is waiting."""
     st.session_state[key] = stamp

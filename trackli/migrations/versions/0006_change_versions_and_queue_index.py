@@ -4,7 +4,9 @@
   person's cards, queue rows, projects or connections (trackli.changes). An open tab polls one row by
   primary key instead of counting the person's rows.
 - `confluence_pending_tasks (user_id, status, id)` replaces `(user_id, status)`: the queue's pages are
-  read in id order, and counted, from the index.
+  read in id order, and counted, from the index; `(user_id, updated_at)` answers "how many rows changed
+  since this tab drew them" without reading the person's whole queue; the board reads a column's first
+  cards in (position, id) order straight from `tasks (owner_id, status, position, id)`.
 
 Revision ID: 0006
 Revises: 0005
@@ -30,9 +32,15 @@ def upgrade() -> None:
     )
     op.drop_index("ix_confluence_pending_tasks_user_status", table_name="confluence_pending_tasks")
     op.create_index("ix_confluence_pending_tasks_user_status_id", "confluence_pending_tasks", ["user_id", "status", "id"])
+    op.create_index("ix_confluence_pending_tasks_user_updated", "confluence_pending_tasks", ["user_id", "updated_at"])
+    op.drop_index("ix_tasks_owner_status_position", table_name="tasks")
+    op.create_index("ix_tasks_owner_status_position_id", "tasks", ["owner_id", "status", "position", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_owner_status_position_id", table_name="tasks")
+    op.create_index("ix_tasks_owner_status_position", "tasks", ["owner_id", "status", "position"])
+    op.drop_index("ix_confluence_pending_tasks_user_updated", table_name="confluence_pending_tasks")
     op.drop_index("ix_confluence_pending_tasks_user_status_id", table_name="confluence_pending_tasks")
     op.create_index("ix_confluence_pending_tasks_user_status", "confluence_pending_tasks", ["user_id", "status"])
     op.drop_table("change_versions")
