@@ -207,6 +207,43 @@ def bench_sync(rows: list[Row], url: str, n=5000, p=800, s=40, latency_ms=50) ->
         sim.stop()
 
 
+def bench_sync_memory(rows: list[Row], url: str, n=50000, cards=20000, latency_ms=50) -> None:
+    """A 50,000-task sync and re-sync (with 20,000 of them approved as cards), each in a process of its
+    own: peak memory against a process that only imported and connected, time against the I/O floor."""
+    import json
+    import subprocess
+
+    sim = sim_site(n, 800, 40)
+    try:
+        sim.configure(latency_ms=latency_ms)
+        floor = io_floor(sim, n)
+
+        def run(*extra: str) -> dict:
+            out = subprocess.run([sys.executable, "-m", "bench.sync_memory", url, sim.url, *extra],
+                                 capture_output=True, text=True, cwd=ROOT, check=True)
+            return json.loads(out.stdout)
+
+        base = run("--floor")
+        full = run()
+        ctx = context(url)
+        with ctx.session() as session:
+            uid = users.ensure_local(session).id
+            ids = [r.id for r in queue.list_pending(session, uid, stable_order=True, limit=cards)]
+            queue.approve_ids(session, uid, ids)
+        again = run()
+        assert full["outcome"] == again["outcome"] == "ok" and full["new"] == n, (full, again)
+        rows.append(Row(f"full sync, {n:,} tasks, {latency_ms} ms per request: wall time", full["seconds"], "s", floor,
+                        "I/O floor (bare HTTP, same simulator)", "≤ 1.2×"))
+        rows.append(Row(f"re-sync, {n:,} tasks of which {cards:,} are cards: wall time", again["seconds"], "s", floor,
+                        "I/O floor", "≤ 1.2×"))
+        rows.append(Row(f"full sync, {n:,} tasks: peak memory of the process", full["peak_mb"], "MB", base["peak_mb"],
+                        "the same process before it syncs (imports, connection)", "≤ 120 MB"))
+        rows.append(Row(f"re-sync, {n:,} tasks + {cards:,} cards: peak memory", again["peak_mb"], "MB", base["peak_mb"],
+                        "the same process before it syncs", "≤ 120 MB"))
+    finally:
+        sim.stop()
+
+
 def bench_upsert(rows: list[Row], url: str, n=5000) -> None:
     """Upserting N pending rows: the sync's insert path against one INSERT per row in its own transaction."""
     from trackli.models import AtlassianConnection, PendingTask
@@ -315,7 +352,7 @@ def print_table(rows: list[Row], dialect: str) -> None:
         print(f"| {r.name} | {r.figure:.3g} {r.unit} | {r.baseline:.3g} ({r.baseline_name}) | {r.ratio:.3f}× | {r.target} |")
 
 
-GROUPS = ["requests", "sync", "upsert", "pages", "load", "board", "scale"]
+GROUPS = ["requests", "sync", "syncmem", "upsert", "pages", "load", "board", "scale"]
 
 
 def bench_load(rows: list[Row], url: str, seconds: float = 15.0) -> None:
@@ -346,7 +383,7 @@ def main(argv=None) -> int:
         from bench.board import bench_board
         from bench.scale import bench_scale
 
-        for name, fn in (("sync", bench_sync), ("upsert", bench_upsert), ("pages", bench_pages), ("load", bench_load),
+        for name, fn in (("sync", bench_sync), ("syncmem", bench_sync_memory), ("upsert", bench_upsert), ("pages", bench_pages), ("load", bench_load),
                          ("board", bench_board), ("scale", bench_scale)):
             if name in groups:
                 with database() as fresh:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from trackli.atlassian.client import ConfluenceTask, ContentInfo, Enrichment, SpaceInfo
-from trackli.plan import PAGE_UNAVAILABLE, UPSTREAM, plan, upstream_fields
+from trackli.plan import PAGE_UNAVAILABLE, UPSTREAM, new_rows, plan, upstream_fields
 
 DUE = dt.date(2026, 12, 1)
 
@@ -32,7 +32,9 @@ def card(id, task_id, status="todo", remote="incomplete"):
 
 def test_an_empty_queue_gets_every_fetched_task_as_new():
     p = plan([], {"11": upstream("A"), "12": upstream("B")}, [], set())
-    assert [(r["confluence_task_id"], r["task_title"]) for r in p.new] == [("11", "A"), ("12", "B")]
+    assert p.new == ["11", "12"]
+    [rows] = new_rows(p, {"11": upstream("A"), "12": upstream("B")})
+    assert [(r["confluence_task_id"], r["task_title"]) for r in rows] == [("11", "A"), ("12", "B")]
     assert (p.changed, p.unchanged, p.gone) == ({}, 0, [])
     assert p.touches_anything
 
@@ -68,12 +70,13 @@ def test_a_gone_task_assigned_again_comes_back_pending():
 @pytest.mark.parametrize("task_id", ["", "abc", "12a", "1" * 65])
 def test_ids_that_are_not_confluence_task_ids_are_refused_and_counted(task_id):
     p = plan([], {task_id: upstream(), "7": upstream()}, [], set())
-    assert p.refused == 1 and [r["confluence_task_id"] for r in p.new] == ["7"]
+    assert p.refused == 1 and p.new == ["7"]
 
 
 def test_over_long_upstream_values_are_cut_and_counted():
-    p = plan([], {"7": upstream("x" * 600, confluence_url="https://x/" + "y" * 3000)}, [], set())
-    [new] = p.new
+    fetched = {"7": upstream("x" * 600, confluence_url="https://x/" + "y" * 3000)}
+    p = plan([], fetched, [], set())
+    [[new]] = new_rows(p, fetched)
     assert len(new["task_title"]) == 500 and new["task_title"].endswith("…")
     assert len(new["confluence_url"]) == 2000 and p.clipped == 2
 
@@ -124,3 +127,11 @@ def test_a_card_whose_task_is_neither_open_nor_complete_is_gone_and_comes_back_i
     assert p.cards_gone == [5]  # 12 was not asked about: known complete, so not missing
     assert p.cards_back == [7]
     assert plan([], {}, [gone], completed=set()).cards_gone == []  # already marked: nothing to write
+
+
+def test_existing_rows_are_read_once_as_a_stream():
+    def once():
+        yield row(1, "11")
+        yield row(2, "12")
+    p = plan(once(), {"11": upstream(), "13": upstream()}, [], set())
+    assert (p.unchanged, p.gone, p.new) == (1, [2], ["13"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Protocol
 
 from trackli.atlassian.client import ConfluenceTask, Enrichment
 
@@ -59,7 +59,7 @@ class CardRow(Protocol):
 
 @dataclass
 class SyncPlan:
-    new: list[dict[str, Any]] = field(default_factory=list)  # upstream fields + confluence_task_id
+    new: list[str] = field(default_factory=list)  # task ids to add to the queue (their fields: `new_rows`)
     changed: dict[int, dict[str, Any]] = field(default_factory=dict)  # queue row id -> changed columns
     unchanged: int = 0
     gone: list[int] = field(default_factory=list)  # queue row ids
@@ -94,7 +94,61 @@ def fit(fields: dict[str, Any]) -> int:
     return cut
 
 
-def upstream_fields(task: ConfluenceTask, found: Enrichment, site_url: str) -> dict[str, Any]:
+class FetchedTask(NamedTuple):
+    """What a sync keeps of each fetched task until it is applied: a plain tuple, a few hundred bytes,
+    so 50,000 tasks fit in a few tens of megabytes."""
+
+    id: str
+    space_id: str | None
+    page_id: str | None
+    blogpost_id: str | None
+    status: str | None
+    title: str
+    due_date: Any
+    updated_at: Any
+
+    @classmethod
+    def of(cls, task: ConfluenceTask, shared: dict[Any, Any]) -> "FetchedTask":
+        """Compact: ids, statuses and dates repeated across tasks are kept once (`shared`)."""
+        def one(value: Any) -> Any:
+            return value if value is None else shared.setdefault(value, value)
+        return cls(task.id, one(task.space_id), one(task.page_id), one(task.blogpost_id), one(task.status),
+                   task.title, one(task.due_date), task.updated_at)
+
+
+class Upstream(Mapping[str, dict[str, Any]]):
+    """task id -> `upstream_fields`, computed when asked for (never all at once)."""
+
+    def __init__(self, tasks: Mapping[str, Any], found: Enrichment, site_url: str):
+        self.tasks, self.found, self.site_url = tasks, found, site_url
+        self.urls: dict[str, str | None] = {}  # one link string per page, shared by its tasks
+
+    def __getitem__(self, task_id: str) -> dict[str, Any]:
+        return upstream_fields(self.tasks[task_id], self.found, self.site_url, self.urls)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tasks)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self.tasks
+
+
+def new_rows(plan_: "SyncPlan", fetched: Mapping[str, dict[str, Any]], size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    """The plan's new queue rows, `size` at a time, each cut to fit its columns."""
+    for start in range(0, len(plan_.new), size):
+        batch = []
+        for task_id in plan_.new[start:start + size]:
+            fields = dict(fetched[task_id])
+            fit(fields)
+            batch.append(fields | {"confluence_task_id": task_id})
+        yield batch
+
+
+def upstream_fields(task: Any, found: Enrichment, site_url: str,
+                    urls: dict[str, str | None] | None = None) -> dict[str, Any]:
     """The queue columns Confluence decides for one task, with its page and space looked up."""
     container = found.pages.get(task.page_id or "") or found.blogposts.get(task.blogpost_id or "")
     space = found.spaces.get(task.space_id or "")
@@ -107,10 +161,20 @@ def upstream_fields(task: ConfluenceTask, found: Enrichment, site_url: str) -> d
         "confluence_space_id": task.space_id,
         "confluence_space_key": space.key if space else None,
         "confluence_space_name": space.name if space else None,
-        "confluence_url": f"{site_url}/wiki{container.webui}" if container and container.webui else None,
+        "confluence_url": _url(container, site_url, urls),
         "remote_status": task.status or "incomplete",
         "remote_updated_at": task.updated_at,
     }
+
+
+def _url(container: Any, site_url: str, urls: dict[str, str | None] | None) -> str | None:
+    if not container or not container.webui:
+        return None
+    if urls is None:
+        return f"{site_url}/wiki{container.webui}"
+    if container.id not in urls:
+        urls[container.id] = f"{site_url}/wiki{container.webui}"
+    return urls[container.id]
 
 
 def changes_for(current: Any, edited: Iterable[str] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,25 +194,22 @@ def plan(
 ) -> SyncPlan:
     """Classify a complete fetch.
 
-    existing: the connection's queue rows; fetched: task id -> `upstream_fields` of every incomplete
-    task the fetch returned; cards: the connection's cards linked to a Confluence task; completed: task
+    existing: the connection's queue rows (read once, in any order: a stream is fine); fetched: task id
+    -> `upstream_fields` of every incomplete task the fetch returned (an `Upstream` computes them when asked); cards: the connection's cards linked to a Confluence task; completed: task
     ids Confluence says are complete (asked for the cards' tasks missing from the fetch); unsent: ids
     of cards with a completion still waiting in the outbox.
     """
     out = SyncPlan()
-    rows = {r.confluence_task_id: r for r in existing}
     seen: set[str] = set()
-    for task_id, upstream in fetched.items():
-        if not is_task_id(task_id):
-            out.refused += 1
+    for row in existing:  # streamed: one queue row at a time, none kept
+        task_id = row.confluence_task_id
+        if task_id not in fetched:
+            if row.status == "pending":
+                out.gone.append(row.id)
             continue
         seen.add(task_id)
-        fields = dict(upstream)
+        fields = dict(fetched[task_id])
         out.clipped += fit(fields)
-        row = rows.get(task_id)
-        if row is None:
-            out.new.append(fields | {"confluence_task_id": task_id})
-            continue
         changes = changes_for(row, row.edited_fields, fields)
         if row.status == "gone":  # assigned to you again
             changes |= {"status": "pending", "gone_reason": None}
@@ -156,7 +217,15 @@ def plan(
             out.changed[row.id] = changes
         else:
             out.unchanged += 1
-    out.gone = [r.id for r in rows.values() if r.status == "pending" and r.confluence_task_id not in seen]
+    for task_id in fetched:
+        if task_id in seen:
+            continue
+        if not is_task_id(task_id):
+            out.refused += 1
+            continue
+        seen.add(task_id)
+        out.clipped += fit(dict(fetched[task_id]))  # counted here; `new_rows` cuts them when they are written
+        out.new.append(task_id)
 
     for card in cards:
         if card.id in unsent or not card.confluence_task_id:

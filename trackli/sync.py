@@ -22,14 +22,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal, Mapping
 
 import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trackli import audit, board, changes, connections, outbox
-from trackli.atlassian.client import ConfluenceClient, ConfluenceTask, Enrichment, chunks
+from trackli.atlassian.client import ConfluenceClient, Enrichment, chunks
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context
@@ -37,7 +37,7 @@ from trackli.crypto import SecretKeyError
 from trackli.db import bulk_insert
 from trackli.errors import ConstraintViolation, NotFound, TrackliError, UserError, ValidationError
 from trackli.models import AtlassianConnection, Card, PendingTask, SyncRun, SyncTrigger, User, utcnow
-from trackli.plan import GONE_REASON, UPSTREAM, SyncPlan, plan, upstream_fields
+from trackli.plan import GONE_REASON, UPSTREAM, FetchedTask, SyncPlan, Upstream, new_rows, plan
 
 SyncOutcome = Literal["ok", "failed", "already_running"]
 log = logging.getLogger("trackli.sync")
@@ -129,8 +129,7 @@ def sync_connection(
         fetched, enrichment = _fetch(client, conn, result, progress)
         # The whole fetch succeeded: from here on, missing tasks may be reconciled.
         completed = client.completed_among(_cards_to_ask_about(ctx, conn.id, set(fetched)))
-        _apply(ctx, conn, {t.id: upstream_fields(t, enrichment, conn.site_url) for t in fetched.values()},
-               completed, result)
+        _apply(ctx, conn, Upstream(fetched, enrichment, conn.site_url), completed, result)
     except (AtlassianError, SecretKeyError) as exc:
         result.outcome, result.error, result.errors = "failed", str(exc), result.errors + 1
         with ctx.session() as session:
@@ -156,13 +155,15 @@ def sync_connection(
 
 
 def _fetch(client: ConfluenceClient, conn: AtlassianConnection, result: SyncResult,
-           progress: Progress | None) -> tuple[dict[str, ConfluenceTask], Enrichment]:
-    """Every page of the account's incomplete tasks, with page, blog-post and space look-ups overlapping the paging."""
-    fetched: dict[str, ConfluenceTask] = {}  # an upstream edit while paging: the last seen wins
+           progress: Progress | None) -> tuple[dict[str, FetchedTask], Enrichment]:
+    """Every page of the account's incomplete tasks, with page, blog-post and space look-ups overlapping
+    the paging. Each task is kept as a compact tuple: memory grows by a few hundred bytes a task."""
+    fetched: dict[str, FetchedTask] = {}  # an upstream edit while paging: the last seen wins
+    shared: dict = {}
     lookups = client.lookups()
     try:
         for page in client.iter_task_pages(assigned_to=conn.account_id or ""):
-            fetched.update((t.id, t) for t in page if t.id)
+            fetched.update((t.id, FetchedTask.of(t, shared)) for t in page if t.id)
             lookups.add(page)
             result.pages_fetched += 1
             if progress:
@@ -201,31 +202,41 @@ def _cards_to_ask_about(ctx: Context, connection_id: int, incomplete_ids: set[st
     return sorted(t for t in linked - incomplete_ids if t)
 
 
-def _apply(ctx: Context, conn: AtlassianConnection, fetched: dict[str, dict[str, Any]], completed: set[str],
+def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[str, Any]], completed: set[str],
            result: SyncResult) -> None:
     """Plan against what the database holds now, and carry the plan out in one transaction."""
     now = utcnow()
     with ctx.session() as session:
-        # Plain rows, not ORM objects: comparing thousands of unchanged tasks must stay cheap.
+        # Plain rows, not ORM objects, streamed in batches (a server-side cursor on PostgreSQL): comparing
+        # 50,000 unchanged tasks stays cheap and never holds them all.
         existing = session.execute(
             select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
                    *[getattr(PendingTask, name) for name in UPSTREAM])
-            .where(PendingTask.connection_id == conn.id)).all()
-        cards = session.execute(select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status,
-                                       Card.gone_reason)
-                                .where(Card.connection_id == conn.id, Card.confluence_task_id.isnot(None))).all()
-        todo = plan(existing, fetched, cards, completed, outbox.unsent_card_ids(session, conn.id))
+            .where(PendingTask.connection_id == conn.id).execution_options(yield_per=2000))
+        linked = (select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status, Card.gone_reason)
+                  .where(Card.connection_id == conn.id, Card.confluence_task_id.isnot(None))
+                  .execution_options(yield_per=2000))
+
+        def cards() -> Iterator[Any]:  # read when the plan reaches them, after the queue rows: one stream at a time
+            yield from session.execute(linked)
+
+        todo = plan(existing, fetched, cards(), completed, outbox.unsent_card_ids(session, conn.id))
         if todo.touches_anything or todo.remote_incomplete:  # bulk statements: say so for the open tabs
             changes.touch(session, conn.user_id, "queue", "board")
 
-        bulk_insert(session, PendingTask.__table__, [row | {
-            "user_id": conn.user_id, "connection_id": conn.id, "status": "pending", "edited_fields": [],
-            "task_description": "", "first_seen_at": now, "last_seen_at": now, "created_at": now, "updated_at": now,
-        } for row in todo.new])
+        for rows in new_rows(todo, fetched, 2000):
+            bulk_insert(session, PendingTask.__table__, [row | {
+                "user_id": conn.user_id, "connection_id": conn.id, "status": "pending", "edited_fields": [],
+                "task_description": "", "first_seen_at": now, "last_seen_at": now, "created_at": now, "updated_at": now,
+            } for row in rows])
         plain = {"synchronize_session": False}  # no ORM objects of these rows are loaded
+        by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}  # one executemany per set of changed columns
         for row_id, changed in todo.changed.items():
-            session.execute(update(PendingTask).where(PendingTask.id == row_id)
-                            .values(**changed, last_seen_at=now, updated_at=now).execution_options(**plain))
+            by_columns.setdefault(frozenset(changed), []).append({"id": row_id, **changed, "last_seen_at": now,
+                                                                  "updated_at": now})
+        for params in by_columns.values():
+            for some in chunks(params, 1000):
+                session.execute(update(PendingTask), some, execution_options=plain)
         for batch in chunks(todo.gone, 500):
             session.execute(update(PendingTask).where(PendingTask.id.in_(batch)).execution_options(**plain).values(
                 status="gone", gone_reason=GONE_REASON, updated_at=now))

@@ -202,14 +202,15 @@ def build_app(state: SimState) -> Starlette:
             return True
 
         key = (status, include_blank, tuple(sorted((n, tuple(sorted(v))) for n, v in filters.items() if v)),
-               tuple(sorted(ranges.items())))
+               tuple(sorted(ranges.items())), len(state.tasks))  # the size too: a test may clear the store
         with state.lock:
             items = state.listings.get(key)
             if items is None:
                 if filters["task-id"]:
                     candidates = [state.tasks[i] for i in filters["task-id"] if i in state.tasks]
                 elif filters["assigned-to"]:
-                    candidates = [t for a in filters["assigned-to"] for t in state.by_assignee.get(a, {}).values()]
+                    candidates = [t for a in filters["assigned-to"] for t in state.by_assignee.get(a, {}).values()
+                                  if state.tasks.get(t.id) is t]
                 else:
                     candidates = list(state.tasks.values())
                 items = sorted((t for t in candidates if keep(t)), key=lambda t: int(t.id))
