@@ -1,7 +1,7 @@
 """Trackli benchmarks: every figure next to a baseline measured in the same run, and the ratio.
 
     python -m bench.run              # all benchmarks (PostgreSQL on 127.0.0.1 if it answers, else SQLite)
-    python -m bench.run --only sync  # one group: requests, sync, upsert, pages, load, board
+    python -m bench.run --only sync  # one group: requests, sync, syncmem, upsert, load, board, scale
 
 Figures are printed, never asserted: the tests check behaviour, this checks speed.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -231,6 +230,7 @@ def bench_sync_memory(rows: list[Row], url: str, n=50000, cards=20000, latency_m
             ids = [r.id for r in queue.list_pending(session, uid, stable_order=True, limit=cards)]
             queue.approve_ids(session, uid, ids)
         again = run()
+        print(json.dumps({"floor": base, "full": full, "again": again}), file=sys.stderr)
         assert full["outcome"] == again["outcome"] == "ok" and full["new"] == n, (full, again)
         rows.append(Row(f"full sync, {n:,} tasks, {latency_ms} ms per request: wall time", full["seconds"], "s", floor,
                         "I/O floor (bare HTTP, same simulator)", "≤ 1.2×"))
@@ -279,70 +279,6 @@ def bench_upsert(rows: list[Row], url: str, n=5000) -> None:
         sim.stop()
 
 
-# ---- pages (issue: dashboard) -------------------------------------------------------------------
-
-BARE_TABLE = """
-import pandas as pd, streamlit as st
-from trackli import {module}
-from trackli.context import Context
-from trackli.config import load_settings
-ctx = Context.from_settings(load_settings())
-with ctx.session() as s:
-    rows = {query}
-st.dataframe(pd.DataFrame([r.__dict__ for r in rows]))
-"""
-
-
-def bench_pages(rows: list[Row], url: str, pending=2000, cards=1000) -> None:
-    from streamlit.testing.v1 import AppTest
-
-    ctx = context(url)
-    sim = sim_site(pending + cards, 400, 20)
-    data_dir = tempfile.mkdtemp()
-    os.environ.update({"TRACKLI_DATABASE_URL": url, "TRACKLI_DATA_DIR": data_dir,
-                       "TRACKLI_SECRETS_FILE": "/nonexistent"})
-    try:
-        with ctx.session() as session:
-            uid = users.ensure_local(session).id
-        conn = connections.connect_api_token(ctx, uid, sim.url, ME[1], ME_API_TOKEN)
-        sync.sync_connection(ctx, conn)
-        with ctx.session() as session:
-            ids = [r.id for r in queue.list_pending(session, uid, stable_order=True)][:cards]
-            queue.approve(session, uid, ids)
-
-        def timed(make) -> float:
-            times = []
-            for _ in range(3):
-                at = make()
-                started = time.perf_counter()
-                at.run(timeout=120)
-                times.append(time.perf_counter() - started)
-                assert not at.exception, [e.value for e in at.exception]
-            return statistics.median(times[1:])  # the first run warms imports and caches
-
-        def page(name):
-            def make():
-                at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=120)
-                at.switch_page(f"pages/{name}.py")
-                return at
-            return make
-
-        def bare(module, query):
-            script = BARE_TABLE.format(module=module, query=query)
-            return lambda: AppTest.from_string(script, default_timeout=120)
-
-        pending_page = timed(page("pending"))
-        queue_bare = timed(bare("queue", "queue.list_pending(s, 1, 'pending')"))
-        rows.append(Row(f"pending page, {pending} tasks (one AppTest run)", pending_page, "s", queue_bare,
-                        "bare st.dataframe of the same rows", "≤ 2×"))
-        board_time = timed(page("board"))
-        board_bare = timed(bare("board", "board.list_cards(s, 1)"))
-        rows.append(Row(f"board page, {cards} cards (one AppTest run)", board_time, "s", board_bare,
-                        "bare st.dataframe of the same rows", "≤ 2×"))
-    finally:
-        sim.stop()
-
-
 def print_table(rows: list[Row], dialect: str) -> None:
     print(f"\nTrackli benchmarks — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"database: {dialect}, {time.strftime('%Y-%m-%d')}\n")
@@ -352,7 +288,7 @@ def print_table(rows: list[Row], dialect: str) -> None:
         print(f"| {r.name} | {r.figure:.3g} {r.unit} | {r.baseline:.3g} ({r.baseline_name}) | {r.ratio:.3f}× | {r.target} |")
 
 
-GROUPS = ["requests", "sync", "syncmem", "upsert", "pages", "load", "board", "scale"]
+GROUPS = ["requests", "sync", "syncmem", "upsert", "load", "board", "scale"]
 
 
 def bench_load(rows: list[Row], url: str, seconds: float = 15.0) -> None:
@@ -383,7 +319,7 @@ def main(argv=None) -> int:
         from bench.board import bench_board
         from bench.scale import bench_scale
 
-        for name, fn in (("sync", bench_sync), ("syncmem", bench_sync_memory), ("upsert", bench_upsert), ("pages", bench_pages), ("load", bench_load),
+        for name, fn in (("sync", bench_sync), ("syncmem", bench_sync_memory), ("upsert", bench_upsert), ("load", bench_load),
                          ("board", bench_board), ("scale", bench_scale)):
             if name in groups:
                 with database() as fresh:

@@ -178,6 +178,7 @@ def bench_scale(rows: list, url_unused: str) -> None:
             bench_click(rows, url, size)
             if size == SIZES[-1]:
                 bench_move(rows, ctx, uid)
+                bench_approve_all(rows, ctx, uid, size)
     (small, small_t), (big, big_t) = min(stamps.items()), max(stamps.items())
     rows.append(Row(f"change stamp at {big:,} rows (one primary-key read)", big_t * 1000, "ms", small_t * 1000,
                     f"the same at {small:,} rows", "±20 %"))
@@ -260,3 +261,27 @@ def bench_click(rows: list, url: str, size: int) -> None:
     finally:
         app.stop()
         bare.stop()
+
+
+def bench_approve_all(rows: list, ctx, uid: int, size: int) -> None:
+    """Approve all: the set-based statements, against the bare INSERT … SELECT of the same cards (rolled back)."""
+    from sqlalchemy import text
+
+    from bench.run import Row
+    from trackli import queue
+
+    with ctx.engine.connect() as conn:
+        started = time.perf_counter()
+        conn.execute(text(
+            "INSERT INTO tasks (owner_id, title, description, status, position, created_at, updated_at, source, "
+            "sync_state) SELECT user_id, task_title, '', 'todo', id, created_at, created_at, 'manual', 'none' "
+            "FROM confluence_pending_tasks WHERE user_id = :u AND status = 'pending'"), {"u": uid})
+        bare = time.perf_counter() - started
+        conn.rollback()
+    started = time.perf_counter()
+    with ctx.session() as session:
+        made = queue.approve_ids(session, uid, all_pending=True)
+    elapsed = time.perf_counter() - started
+    assert len(made) == size, len(made)
+    rows.append(Row(f"Approve all, {size:,} pending tasks (set-based)", elapsed, "s", bare,
+                    "one bare INSERT … SELECT of the same rows", "reported"))

@@ -18,6 +18,9 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     url, sim_url = argv[0], argv[1]
+    from trackli import memory
+
+    memory.limit_malloc_arenas()  # as `trackli worker` and the dashboard do
     from trackli import connections, sync, users  # noqa: F401  (the imports belong to the floor)
     from trackli.config import load_settings
     from trackli.context import Context

@@ -66,3 +66,14 @@ def test_broken_secrets_file_is_named(tmp_path):
     bad.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="secrets.toml is not valid TOML"):
         load_settings(env={}, secrets_path=bad)
+
+
+def test_malloc_arenas_are_limited_unless_the_environment_says_otherwise(monkeypatch):
+    import platform
+
+    from trackli import memory
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert memory.limit_malloc_arenas() is False  # the operator's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert memory.limit_malloc_arenas() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

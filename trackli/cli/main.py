@@ -15,7 +15,7 @@ from typing import NoReturn, Sequence
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
-from trackli import __version__
+from trackli import __version__, memory
 from trackli.cli import admin, board, connections, demo, ops, queue
 from trackli.cli.base import EXIT_OK, EXIT_REMOTE, EXIT_USER, Handler, Output, UsageError
 from trackli.config import ConfigError, load_settings
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    memory.limit_malloc_arenas()  # before any sync thread allocates (see trackli.memory)
     out = Output("--json" in argv)
     parser = build_parser()
     try:

@@ -15,7 +15,7 @@ import streamlit as st
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
-from trackli import changes, connections, queue, users
+from trackli import changes, connections, memory, queue, users
 from trackli.config import Settings, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError
@@ -43,6 +43,7 @@ def context_for(settings: Settings) -> Context:
     with _lock:
         ctx = _contexts.get(settings)
         if ctx is None:
+            memory.limit_malloc_arenas()  # Sync now runs in this process (see trackli.memory)
             ctx = _contexts[settings] = Context.from_settings(settings, migrate=True)
         return ctx
 
