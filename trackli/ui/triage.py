@@ -125,9 +125,12 @@ def page_picker(total: int, size: int) -> int:
 
 
 def save_edits(pc: PageContext, stamp: Callable[[], Any]) -> None:
-    """Persist what the person typed in the grid since the last run (each edit once)."""
+    """Persist what the person typed in the grid since the last run (each edit once). The grid is a
+    fragment: if other changes were waiting when an edit is saved, the whole page catches up with them
+    (the header's counts included), as it would have on a full rerun."""
     ids = st.session_state.get("queue_ids") or []
     applied = st.session_state.setdefault("queue_applied", {})
+    behind: bool | None = None
     for position, change in ((st.session_state.get("queue") or {}).get("edited_rows") or {}).items():
         if int(position) >= len(ids):
             continue
@@ -136,10 +139,14 @@ def save_edits(pc: PageContext, stamp: Callable[[], Any]) -> None:
                  if col in EDITABLE and applied.get(f"{pending_id}:{col}", ...) != value}
         if not fresh:
             continue
+        if behind is None:
+            behind = stamp() != st.session_state.get("pending_stamp")
         widgets.act(lambda: pc.run(queue.edit_pending, pending_id, **{EDITABLE[c]: v for c, v in fresh.items()}),
-                    where=f"Row {int(position) + 1}")
+                    where=f"Row {int(position) + 1}", later=behind)  # said after the rerun, if there is one
         applied.update({f"{pending_id}:{col}": value for col, value in fresh.items()})
         widgets.remember_stamp("pending_stamp", stamp())  # our own change: no refresh needed for it
+    if behind:
+        st.rerun(scope="app")
 
 
 def grid_input(fresh: pd.DataFrame, select_all: bool) -> pd.DataFrame:
