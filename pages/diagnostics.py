@@ -43,10 +43,17 @@ for conn in conns:
     if d.runs:
         st.dataframe(pd.DataFrame([{"Started (UTC)": r["started_at"], "Trigger": r["trigger"], "Outcome": r["outcome"],
                                     "New": r["new"], "Gone": r["gone"], "Requests": r["requests"],
+                                    "Points": r["points"],
                                     "Seconds": r["duration_s"], "Error": r["error"] or ""} for r in d.runs]),
                      hide_index=True, width="stretch")
     else:
         st.caption("No sync has run yet.")
+    st.subheader("Atlassian points, last hour")
+    spent = d.points
+    st.write(f"This connection: {spent['connection']:,} · the whole deployment: {spent['deployment']:,} "
+             f"of a pool of {spent['pool']:,} an hour")
+    st.caption(f"What limits this connection: {spent['applies']}. A point is one API call, plus one per object a "
+               "read returns (TRACKLI_QUOTA_POINTS_PER_HOUR sets the pool).")
     st.subheader("Completion outbox")
     st.write(f"{d.outbox['waiting']} waiting · {d.outbox['failed']} failed")
     if d.outbox["failures"]:

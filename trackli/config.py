@@ -43,6 +43,7 @@ class Settings:
     audit_retention_days: int = 90
     http_timeout_s: float = 20.0
     sync_deadline_s: float = 900.0  # one sync, every request and wait included
+    quota_points_per_hour: int = 65000  # Atlassian's points pool for this app (Tier 1: one pool for all tenants)
     demo: bool = False
 
     @property
@@ -156,6 +157,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "TRACKLI_AUDIT_RETENTION_DAYS": ("audit_retention_days", _days),
     "TRACKLI_HTTP_TIMEOUT_S": ("http_timeout_s", _seconds(1, 300)),
     "TRACKLI_SYNC_DEADLINE_S": ("sync_deadline_s", _seconds(30, 86400)),
+    "TRACKLI_QUOTA_POINTS_PER_HOUR": ("quota_points_per_hour", lambda n, v: int(_number(n, v, 1, 10**9))),
     "TRACKLI_DEMO": ("demo", _bool),
 }
 

@@ -6,10 +6,13 @@ never enabled — into one sentence naming the scopes and the fix.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from trackli import connections, outbox, sync
 from trackli.atlassian import scopes
@@ -18,7 +21,7 @@ from trackli.atlassian.errors import AtlassianError
 from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
-from trackli.models import AtlassianConnection, utcnow
+from trackli.models import AtlassianConnection, SyncRun, utcnow
 
 
 # What to fix first: a connection that must be reconnected makes every other finding moot.
@@ -49,6 +52,15 @@ class Diagnosis:
     runs: list[dict[str, Any]] = field(default_factory=list)
     outbox: dict[str, Any] = field(default_factory=dict)
     rate_limit: dict[str, str] | None = None
+    points: dict[str, Any] = field(default_factory=dict)  # Atlassian points spent in the last hour
+
+
+def points_last_hour(session: Session, connection_id: int) -> dict[str, int]:
+    """Atlassian points the syncs of this connection, and of the whole deployment, spent in the last hour."""
+    since = utcnow() - dt.timedelta(hours=1)
+    spent = select(func.coalesce(func.sum(SyncRun.points), 0)).where(SyncRun.started_at >= since)
+    return {"connection": int(session.scalar(spent.where(SyncRun.connection_id == connection_id)) or 0),
+            "deployment": int(session.scalar(spent) or 0)}
 
 
 def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = False,
@@ -57,6 +69,10 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
         conn = connections.get_connection(session, user_id, connection_id)
         runs = sync.last_runs(session, user_id, connection_id, limit=5)
         entries = outbox.entries(session, user_id, ("pending", "sending", "failed"), connection_id)
+        points = points_last_hour(session, connection_id) | {
+            "pool": ctx.settings.quota_points_per_hour,
+            "applies": "Atlassian's points pool for OAuth 2.0 apps" if conn.kind == "oauth"
+            else "burst limits only (API-token traffic is not points-based); counted all the same"}
     rate_limit = next((r.rate_limit for r in runs if r.rate_limit), None)
     findings = _credentials(conn) + _scopes(conn)
     findings += _history(runs, rate_limit, [e for e in entries if e.state == "failed"])
@@ -82,8 +98,10 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
     return Diagnosis(
         connection_id=conn.id, site=conn.site_url, kind=conn.kind, headline=headline, ok=not problems,
         findings=sorted(findings, key=lambda f: (f.ok, f.rank)), scope_table=scope_table, probes=probes,
+        points=points,
         runs=[{"started_at": r.started_at, "trigger": r.trigger, "outcome": r.outcome, "new": r.new_count,
-               "gone": r.gone_count, "requests": r.requests, "duration_s": r.duration_s, "error": r.error} for r in runs],
+               "gone": r.gone_count, "requests": r.requests, "points": r.points, "duration_s": r.duration_s,
+               "error": r.error} for r in runs],
         outbox={"waiting": len(entries) - len(failed), "failed": len(failed),
                 "failures": [{"card_id": e.task_id, "status": e.desired_status, "error": e.last_error} for e in failed]},
         rate_limit=rate_limit,

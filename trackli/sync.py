@@ -53,6 +53,8 @@ class SyncResult:
     gone: int = 0
     errors: int = 0
     requests: int = 0
+    points: int = 0  # Atlassian's points (1 a call + 1 per object a read returns)
+    kind: str = "full"  # every sync is a full sweep (incremental polls: issue 16, to come)
     duration_s: float = 0.0
     error: str | None = None
     run_id: int | None = None
@@ -64,7 +66,8 @@ class SyncResult:
     waited_s: float = 0.0  # time spent waiting for Retry-After and backoff
 
     def as_dict(self) -> dict[str, Any]:
-        keys = ("connection_id", "outcome", "new", "updated", "unchanged", "gone", "requests", "duration_s", "error")
+        keys = ("connection_id", "outcome", "kind", "new", "updated", "unchanged", "gone", "requests", "points",
+                "duration_s", "error")
         data = asdict(self)
         return {k: data[k] for k in keys} | {"completed_upstream": self.completed_upstream, "conflicts": self.conflicts,
                                              "clipped": self.clipped, "errors": self.errors, "retries": self.retries,
@@ -147,6 +150,7 @@ def sync_connection(
     finally:
         if client:
             result.requests, result.retries, result.waited_s = client.stats.requests, client.stats.retries, client.stats.waited_s
+            result.points = client.stats.points
         result.duration_s = round(time.monotonic() - started, 3)
         _finish_run(ctx, conn, result, client)
         if client:
@@ -279,6 +283,7 @@ def _finish_run(ctx: Context, conn: AtlassianConnection, result: SyncResult, cli
         run.outcome = result.outcome if result.outcome != "already_running" else "failed"
         run.new_count, run.updated_count, run.unchanged_count = result.new, result.updated, result.unchanged
         run.gone_count, run.error_count, run.requests = result.gone, result.errors, result.requests
+        run.points, run.kind = result.points, result.kind
         run.duration_s, run.error, run.pages_fetched = result.duration_s, result.error, result.pages_fetched
         run.rate_limit = dict(client.stats.rate_limit) if client and client.stats.rate_limit else None
         details = result.as_dict() | {"run_id": result.run_id, "trigger": run.trigger}

@@ -312,6 +312,7 @@ class ConfluenceClient:
                 return {"Authorization": sent[-1]}
 
             response = self.transport.send(method, url, params=params, json_body=json_body, header_source=auth)
+            self.stats.add(points=1)  # the call's base point (reads add one per object: see get_json, Paged)
             status = response.status_code
             if status < 300:
                 return response
@@ -335,7 +336,10 @@ class ConfluenceClient:
             raise RemoteError("Atlassian refused the request", status, self.transport.excerpt(response))
 
     def get_json(self, operation: str, url: str, *, params: dict[str, Any] | None = None, what: str = "the resource") -> Any:
-        return json_of(self.send(operation, "GET", url, params=params, what=what), self.transport.redact)
+        data = json_of(self.send(operation, "GET", url, params=params, what=what), self.transport.redact)
+        if isinstance(data, dict):
+            self.stats.add(points=len(data["results"]) if isinstance(data.get("results"), list) else 1)
+        return data
 
     def paged(self, operation: str, path: str, params: dict[str, Any]) -> "Paged":
         return Paged(self, operation, self.url(API + path), params)
@@ -604,6 +608,7 @@ class Paged:
             results = data.get("results") if isinstance(data, dict) else None
             if not isinstance(results, list):
                 raise RemoteError("Atlassian sent a page that is not a list of results", response.status_code)
+            self.client.stats.add(points=len(results))  # a read costs a point per object it returns
             yield [r for r in results if isinstance(r, dict)]
             nxt = _next_link(response, data)
             url = self.client.follow(nxt) if nxt else None

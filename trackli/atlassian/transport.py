@@ -59,6 +59,7 @@ class TransportStats:
     retries: int = 0
     waited_s: float = 0.0
     task_pages: int = 0
+    points: int = 0  # Atlassian's 2026 measure: 1 a product API call, plus 1 per object a read returns
     rate_limit: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
