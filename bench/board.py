@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -104,6 +106,21 @@ class Server:
         self.proc.wait(10)
 
 
+@contextmanager
+def servers(url: str, bare_source: str) -> Iterator[tuple[Server, Server]]:
+    """Trackli's dashboard and a bare baseline app, both on the database at `url`, stopped afterwards."""
+    data_dir = tempfile.mkdtemp()
+    env = {"TRACKLI_DATABASE_URL": url, "TRACKLI_DATA_DIR": data_dir, "TRACKLI_SECRETS_FILE": "/nonexistent"}
+    bare_script = Path(data_dir) / "bare.py"
+    bare_script.write_text(bare_source)
+    app, bare = Server(ROOT / "app.py", env), Server(bare_script, env)
+    try:
+        yield app, bare
+    finally:
+        app.stop()
+        bare.stop()
+
+
 def _median_load(browser, url: str, ready: str, arg=None, runs: int = 3) -> float:
     times = []
     for _ in range(runs + 1):  # the first load warms the server's imports and caches
@@ -123,69 +140,60 @@ def bench_board(rows: list, url: str) -> None:
 
     ctx = context(url)
     seed(ctx, 1000)
-    data_dir = tempfile.mkdtemp()
-    env = {"TRACKLI_DATABASE_URL": url, "TRACKLI_DATA_DIR": data_dir, "TRACKLI_SECRETS_FILE": "/nonexistent"}
-    bare_script = Path(data_dir) / "bare_board.py"
-    bare_script.write_text(BARE_BOARD)
-    app, bare = Server(ROOT / "app.py", env), Server(bare_script, env)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            board_s = _median_load(browser, f"{app.url}/board", BOARD_READY, 1)
-            bare_s = _median_load(browser, bare.url, GRID_DRAWN)
-            rows.append(Row("board, 1,000 cards: draggable after navigation (Chromium)", board_s, "s", bare_s,
-                            "bare st.dataframe of the same rows drawn", "≤ 2×"))
+    with servers(url, BARE_BOARD) as (app, bare), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        board_s = _median_load(browser, f"{app.url}/board", BOARD_READY, 1)
+        bare_s = _median_load(browser, bare.url, GRID_DRAWN)
+        rows.append(Row("board, 1,000 cards: draggable after navigation (Chromium)", board_s, "s", bare_s,
+                        "bare st.dataframe of the same rows drawn", "≤ 2×"))
 
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{app.url}/board")
-            page.wait_for_function(BOARD_READY, arg=1, timeout=120000)
-            page.evaluate(WATCH_DROP)
-            moves = []
-            for i in range(6):
-                source = page.locator(f'.tk-cards[data-status="{CARD_STATUSES[i % 4]}"] .tk-card').nth(3)
-                target = page.locator(f'.tk-cards[data-status="{CARD_STATUSES[(i + 1) % 4]}"] .tk-card').nth(2)
-                source.drag_to(target)
-                page.wait_for_function("() => window.__drawn !== null", timeout=30000, polling=20)
-                moves.append((page.evaluate("window.__drawn - window.__drop")) / 1000)
-            page.close()
-            page = browser.new_page()
-            page.goto(bare.url)
-            page.wait_for_function(GRID_DRAWN, timeout=120000)
-            clicks = []
-            for n in range(1, 7):
-                started = time.perf_counter()
-                page.get_by_role("button", name="Again").click()
-                page.get_by_text(f"clicked {n}").wait_for()
-                clicks.append(time.perf_counter() - started)
-            page.close()
-            rows.append(Row("board, 1,000 cards: a drop saved and redrawn (median of 6)", statistics.median(moves) * 1000,
-                            "ms", statistics.median(clicks) * 1000, "bare app: button click → rerun → redrawn",
-                            "≤ 300 ms"))
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{app.url}/board")
+        page.wait_for_function(BOARD_READY, arg=1, timeout=120000)
+        page.evaluate(WATCH_DROP)
+        moves = []
+        for i in range(6):
+            source = page.locator(f'.tk-cards[data-status="{CARD_STATUSES[i % 4]}"] .tk-card').nth(3)
+            target = page.locator(f'.tk-cards[data-status="{CARD_STATUSES[(i + 1) % 4]}"] .tk-card').nth(2)
+            source.drag_to(target)
+            page.wait_for_function("() => window.__drawn !== null", timeout=30000, polling=20)
+            moves.append((page.evaluate("window.__drawn - window.__drop")) / 1000)
+        page.close()
+        page = browser.new_page()
+        page.goto(bare.url)
+        page.wait_for_function(GRID_DRAWN, timeout=120000)
+        clicks = []
+        for n in range(1, 7):
+            started = time.perf_counter()
+            page.get_by_role("button", name="Again").click()
+            page.get_by_text(f"clicked {n}").wait_for()
+            clicks.append(time.perf_counter() - started)
+        page.close()
+        rows.append(Row("board, 1,000 cards: a drop saved and redrawn (median of 6)", statistics.median(moves) * 1000,
+                        "ms", statistics.median(clicks) * 1000, "bare app: button click → rerun → redrawn",
+                        "≤ 300 ms"))
 
-            seed(ctx, 9000)  # 10,000 in all
-            big_s = _median_load(browser, f"{app.url}/board", BOARD_READY, 1, runs=2)
-            big_bare = _median_load(browser, bare.url, GRID_DRAWN, runs=2)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{app.url}/board")
-            page.wait_for_function(BOARD_READY, arg=1, timeout=120000)
-            started = time.perf_counter()
-            for status in CARD_STATUSES:
-                page.locator(f'.tk-cards[data-status="{status}"]').evaluate("el => el.scrollTop = el.scrollHeight")
-                page.locator(f'.tk-cards[data-status="{status}"] .tk-card').last.wait_for()
-            scrolled = time.perf_counter() - started
-            started = time.perf_counter()
-            page.locator('.tk-column[data-status="todo"] .tk-show-more').click()
-            page.wait_for_function("""() => {
-                const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.tk-board'));
-                return host.shadowRoot.querySelectorAll('.tk-cards[data-status="todo"] .tk-card').length >= 400;
-            }""", timeout=60000)
-            more = time.perf_counter() - started
-            page.close()
-            rows.append(Row("board, 10,000 cards: drawn (200 a column, counts of all)", big_s, "s", big_bare,
-                            "bare st.dataframe of the same 10,000 rows", "reported"))
-            rows.append(Row("board, 10,000 cards: every column scrolled to its end", scrolled * 1000, "ms",
-                            more * 1000, "'Show more' (200 more cards in a column)", "reported"))
-            browser.close()
-    finally:
-        app.stop()
-        bare.stop()
+        seed(ctx, 9000)  # 10,000 in all
+        big_s = _median_load(browser, f"{app.url}/board", BOARD_READY, 1, runs=2)
+        big_bare = _median_load(browser, bare.url, GRID_DRAWN, runs=2)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{app.url}/board")
+        page.wait_for_function(BOARD_READY, arg=1, timeout=120000)
+        started = time.perf_counter()
+        for status in CARD_STATUSES:
+            page.locator(f'.tk-cards[data-status="{status}"]').evaluate("el => el.scrollTop = el.scrollHeight")
+            page.locator(f'.tk-cards[data-status="{status}"] .tk-card').last.wait_for()
+        scrolled = time.perf_counter() - started
+        started = time.perf_counter()
+        page.locator('.tk-column[data-status="todo"] .tk-show-more').click()
+        page.wait_for_function("""() => {
+            const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.tk-board'));
+            return host.shadowRoot.querySelectorAll('.tk-cards[data-status="todo"] .tk-card').length >= 400;
+        }""", timeout=60000)
+        more = time.perf_counter() - started
+        page.close()
+        rows.append(Row("board, 10,000 cards: drawn (200 a column, counts of all)", big_s, "s", big_bare,
+                        "bare st.dataframe of the same 10,000 rows", "reported"))
+        rows.append(Row("board, 10,000 cards: every column scrolled to its end", scrolled * 1000, "ms",
+                        more * 1000, "'Show more' (200 more cards in a column)", "reported"))
+        browser.close()

@@ -226,41 +226,32 @@ def bench_click(rows: list, url: str, size: int) -> None:
     against the same click on a bare page of the same editor and button."""
     from playwright.sync_api import sync_playwright
 
-    from bench.board import CHROMIUM, Server
+    from bench.board import CHROMIUM, servers
     from bench.run import Row
 
-    data_dir = tempfile.mkdtemp()
-    env = {"TRACKLI_DATABASE_URL": url, "TRACKLI_DATA_DIR": data_dir, "TRACKLI_SECRETS_FILE": "/nonexistent"}
-    bare_script = Path(data_dir) / "bare_click.py"
-    bare_script.write_text(BARE_CLICK)
-    app, bare = Server(ROOT / "app.py", env), Server(bare_script, env)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    with servers(url, BARE_CLICK) as (app, bare), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
 
-            def clicks(address: str) -> list[float]:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(address)
-                box = page.get_by_text("Select all 200 shown")
-                box.wait_for(timeout=120000)
-                page.get_by_role("button", name="Approve selected (0)").wait_for(timeout=120000)
-                times = []
-                for n in range(7):
-                    started = time.perf_counter()
-                    box.click()
-                    page.get_by_role("button", name=f"Approve selected ({0 if n % 2 else 200})").wait_for(timeout=60000)
-                    times.append(time.perf_counter() - started)
-                page.close()
-                return times[1:]
+        def clicks(address: str) -> list[float]:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(address)
+            box = page.get_by_text("Select all 200 shown")
+            box.wait_for(timeout=120000)
+            page.get_by_role("button", name="Approve selected (0)").wait_for(timeout=120000)
+            times = []
+            for n in range(7):
+                started = time.perf_counter()
+                box.click()
+                page.get_by_role("button", name=f"Approve selected ({0 if n % 2 else 200})").wait_for(timeout=60000)
+                times.append(time.perf_counter() - started)
+            page.close()
+            return times[1:]
 
-            mine, theirs = clicks(f"{app.url}/pending"), clicks(bare.url)
-            browser.close()
-        (f, fr), (b, br) = spread(mine), spread(theirs)
-        rows.append(Row(f"Pending click in Chromium (tick all shown → counted), {size:,} queue rows {fr}", f * 1000,
-                        "ms", b * 1000, f"the same click on a bare editor of the 200 rows shown {br}", "≤ 1.5×"))
-    finally:
-        app.stop()
-        bare.stop()
+        mine, theirs = clicks(f"{app.url}/pending"), clicks(bare.url)
+        browser.close()
+    (f, fr), (b, br) = spread(mine), spread(theirs)
+    rows.append(Row(f"Pending click in Chromium (tick all shown → counted), {size:,} queue rows {fr}", f * 1000,
+                    "ms", b * 1000, f"the same click on a bare editor of the 200 rows shown {br}", "≤ 1.5×"))
 
 
 def bench_approve_all(rows: list, ctx, uid: int, size: int) -> None:

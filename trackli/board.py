@@ -290,7 +290,7 @@ def move_card(
         if last is not None and (old_status != status or card.position <= last):
             card.position = last + GAP
     else:
-        for attempt in range(2):
+        for _ in range(2):  # at most one renumbering
             above = session.scalar(select(func.max(Card.position)).where(*column, Card.position < below.position))
             crowded = (session.scalar(select(func.count()).where(*column, Card.position == below.position)) or 0) > 1
             low = below.position - 2 * GAP if above is None else above

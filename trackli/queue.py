@@ -177,11 +177,10 @@ def approve_ids(
             PendingTask.user_id == user_id, PendingTask.status == "pending").order_by(PendingTask.id)))
     else:
         chosen = sorted({int(i) for i in ids})
-        _owned(session, user_id, chosen)  # every id is the person's, or NotFound
-    refused = session.scalars(select(PendingTask.id).where(
-        PendingTask.id.in_(chosen[:30000]), PendingTask.status.in_(("dismissed", "gone"))).limit(10)).all() if chosen else []
-    if refused:
-        raise ValidationError(f"pending task(s) {', '.join(map(str, refused))} are dismissed or gone: restore them first")
+        refused = [r.id for r in _owned(session, user_id, chosen) if r.status in ("dismissed", "gone")]  # or NotFound
+        if refused:
+            raise ValidationError(f"pending task(s) {', '.join(map(str, refused[:10]))} are dismissed or gone: "
+                                  "restore them first")
     now = utcnow()
     made: list[int] = []
     for batch in chunks(chosen, 1000):
