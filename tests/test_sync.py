@@ -52,7 +52,9 @@ def test_ten_resyncs_create_no_duplicate_and_write_nothing_but_the_run(sim_ctx, 
     finally:
         event.remove(migrated_engine, "before_cursor_execute", log)
     writes = {s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")}
-    assert writes == {"INSERT sync_runs", "UPDATE sync_runs", "INSERT integration_audit_log"}, writes
+    # ... and the connection's watermark (the next incremental poll asks from this sync's Atlassian time)
+    assert writes == {"INSERT sync_runs", "UPDATE sync_runs", "INSERT integration_audit_log",
+                      "UPDATE atlassian_connections"}, writes
     with sim_ctx.session() as s:
         assert s.scalar(select(func.count()).select_from(PendingTask)) == 30
 

@@ -44,6 +44,10 @@ class Settings:
     http_timeout_s: float = 20.0
     sync_deadline_s: float = 900.0  # one sync, every request and wait included
     quota_points_per_hour: int = 65000  # Atlassian's points pool for this app (Tier 1: one pool for all tenants)
+    sync_every_s: float = 300.0  # the scheduled cadence per connection (`trackli worker --every`)
+    full_sync_every_s: float = 3600.0  # a scheduled full sweep at least this often; incremental polls between
+    watermark_margin_s: float = 600.0  # an incremental poll asks from the last poll's Atlassian time less this
+    worker_concurrency: int = 8  # connections one worker syncs at once
     demo: bool = False
 
     @property
@@ -158,6 +162,10 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "TRACKLI_HTTP_TIMEOUT_S": ("http_timeout_s", _seconds(1, 300)),
     "TRACKLI_SYNC_DEADLINE_S": ("sync_deadline_s", _seconds(30, 86400)),
     "TRACKLI_QUOTA_POINTS_PER_HOUR": ("quota_points_per_hour", lambda n, v: int(_number(n, v, 1, 10**9))),
+    "TRACKLI_SYNC_EVERY_S": ("sync_every_s", _seconds(1, 86400)),
+    "TRACKLI_FULL_SYNC_EVERY_S": ("full_sync_every_s", _seconds(60, 7 * 86400)),
+    "TRACKLI_WATERMARK_MARGIN_S": ("watermark_margin_s", _seconds(0, 86400)),
+    "TRACKLI_WORKER_CONCURRENCY": ("worker_concurrency", lambda n, v: int(_number(n, v, 1, 64))),
     "TRACKLI_DEMO": ("demo", _bool),
 }
 

@@ -242,6 +242,7 @@ def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.
         conn.token_expires_at = tokens.expires_at
         conn.scopes = tokens.scope
         conn.status, conn.last_error = "ok", None
+        fresh_start(conn)
         session.flush()
         outbox.requeue_after_reconnect(session, conn.id)
         missing = scopes.missing_product_scopes(tokens.scope)
@@ -324,6 +325,7 @@ def connect_api_token(
         conn.access_token_enc = ctx.vault.encrypt(token)
         conn.refresh_token_enc, conn.token_expires_at, conn.scopes = None, None, ""
         conn.status, conn.last_error = "ok", None
+        fresh_start(conn)
         session.flush()
         outbox.requeue_after_reconnect(session, conn.id)
         audit.record(session, user_id, "connection.created", {"connection_id": conn.id, "site": site_url, "kind": "api_token"})
@@ -338,6 +340,13 @@ def disconnect(ctx: Context, user_id: int, connection_id: int) -> None:
         conn.token_expires_at = None
         conn.status, conn.last_error = "needs_reconnect", "Disconnected: connect again to resume syncing"
         audit.record(session, user_id, "connection.disconnected", {"connection_id": connection_id})
+
+
+def fresh_start(conn: AtlassianConnection) -> None:
+    """After a (re)connect: due for a sync now, and that sync is a full sweep (no watermark to trust)."""
+    conn.next_sync_at = conn.claimed_until = conn.claimed_by = None
+    conn.sync_failures = 0
+    conn.last_full_sync_at = conn.watermark_ms = None
 
 
 def mark(session: Session, conn_id: int, status: ConnectionStatus, error: str | None) -> None:

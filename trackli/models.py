@@ -161,6 +161,45 @@ class AtlassianConnection(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The scheduler (trackli.scheduler): when it syncs this connection next, which worker holds it and
+    # until when, and how many scheduled syncs in a row failed (backoff).
+    next_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    sync_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Incremental polls: the last full sweep, and the watermark (Atlassian's clock, epoch ms, less a margin).
+    last_full_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    watermark_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ContentName(Base):
+    """A page's, blog post's or space's name as a full sweep last saw it (incremental polls look up
+    only ids missing here)."""
+
+    __tablename__ = "content_names"
+    __table_args__ = (CheckConstraint(_in("kind", ("pages", "blogposts", "spaces")), name="kind"),)
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    content_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    space_id: Mapped[str | None] = mapped_column(String(64))
+    space_key: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(20))
+    webui: Mapped[str | None] = mapped_column(String(2000))
+    refreshed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SchedulerState(Base):
+    """The deployment's cadence stretch: 1 normally, more when Atlassian's points pool runs near its limit."""
+
+    __tablename__ = "scheduler_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stretch: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    reason: Mapped[str | None] = mapped_column(Text)
+    since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class OAuthState(Base):

@@ -190,7 +190,7 @@ def is_task_id(task_id: str) -> bool:
 
 def plan(
     existing: Iterable[QueueRow], fetched: Mapping[str, dict[str, Any]], cards: Iterable[CardRow],
-    completed: AbstractSet[str], unsent: AbstractSet[int] = frozenset(),
+    completed: AbstractSet[str], unsent: AbstractSet[int] = frozenset(), *, complete: bool = True,
 ) -> SyncPlan:
     """Classify a complete fetch.
 
@@ -204,7 +204,7 @@ def plan(
     for row in existing:  # streamed: one queue row at a time, none kept
         task_id = row.confluence_task_id
         if task_id not in fetched:
-            if row.status == "pending":
+            if row.status == "pending" and complete:
                 out.gone.append(row.id)
             continue
         seen.add(task_id)
@@ -243,6 +243,6 @@ def plan(
                 out.completed_upstream.append(card.id)
             if card.gone_reason:
                 out.cards_back.append(card.id)
-        elif remote != "complete" and not card.gone_reason:  # asked about, and neither open nor complete
+        elif complete and remote != "complete" and not card.gone_reason:  # asked about: neither open nor complete
             out.cards_gone.append(card.id)
     return out

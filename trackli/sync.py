@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, changes, connections, outbox
+from trackli import audit, board, changes, connections, names, outbox
 from trackli.atlassian.client import ConfluenceClient, Enrichment, chunks
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.atlassian.transport import RetryPolicy
@@ -40,6 +40,7 @@ from trackli.models import AtlassianConnection, Card, PendingTask, SyncRun, Sync
 from trackli.plan import GONE_REASON, UPSTREAM, FetchedTask, SyncPlan, Upstream, new_rows, plan
 
 SyncOutcome = Literal["ok", "failed", "already_running"]
+SyncKind = Literal["full", "incremental"]
 log = logging.getLogger("trackli.sync")
 
 
@@ -54,7 +55,7 @@ class SyncResult:
     errors: int = 0
     requests: int = 0
     points: int = 0  # Atlassian's points (1 a call + 1 per object a read returns)
-    kind: str = "full"  # every sync is a full sweep (incremental polls: issue 16, to come)
+    kind: SyncKind = "full"  # a full sweep, or an incremental poll (tasks created or completed since a watermark)
     duration_s: float = 0.0
     error: str | None = None
     run_id: int | None = None
@@ -64,6 +65,7 @@ class SyncResult:
     clipped: int = 0  # upstream values longer than Trackli keeps, cut (and counted in the audit entry)
     retries: int = 0  # requests repeated after a rate limit or a transient failure
     waited_s: float = 0.0  # time spent waiting for Retry-After and backoff
+    near_limit: bool = False  # Atlassian's rate-limit headers said its quota is near (or spent)
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("connection_id", "outcome", "kind", "new", "updated", "unchanged", "gone", "requests", "points",
@@ -104,16 +106,33 @@ def _start_run(ctx: Context, conn: AtlassianConnection, trigger: SyncTrigger) ->
         raise
 
 
-def _heartbeat(ctx: Context, run_id: int, pages: int) -> None:
+def _heartbeat(ctx: Context, run_id: int, pages: int, connection_id: int | None = None) -> None:
+    now = utcnow()
     with ctx.session() as session:
-        session.execute(update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=utcnow(), pages_fetched=pages))
+        session.execute(update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=now, pages_fetched=pages))
+        if connection_id is not None:  # a worker's claim on the connection lasts as long as its sync is alive
+            session.execute(update(AtlassianConnection).where(
+                AtlassianConnection.id == connection_id, AtlassianConnection.claimed_until > now,
+            ).values(claimed_until=now + dt.timedelta(seconds=ctx.settings.lease_s)))
+
+
+def choose_kind(ctx: Context, conn: AtlassianConnection, trigger: SyncTrigger, now: dt.datetime) -> SyncKind:
+    """A scheduled sync polls incrementally between full sweeps; Sync now, `trackli sync`, the first
+    sync after a (re)connect and one at least every `full_sync_every_s` sweep in full."""
+    if trigger != "scheduled" or conn.watermark_ms is None or conn.last_full_sync_at is None:
+        return "full"
+    if (now - conn.last_full_sync_at).total_seconds() >= ctx.settings.full_sync_every_s:
+        return "full"
+    return "incremental"
 
 
 def sync_connection(
     ctx: Context, connection_id: int, trigger: SyncTrigger = "manual", *, user_id: int | None = None,
     http: httpx.Client | None = None, retry: RetryPolicy | None = None, progress: Progress | None = None,
+    kind: SyncKind | None = None,
 ) -> SyncResult:
-    """Fetch every incomplete task assigned to the connection's account into the approval queue."""
+    """Bring the connection's tasks into the approval queue: a full sweep of every incomplete task
+    assigned to its account, or (scheduled, between sweeps) an incremental poll of what changed."""
     started = time.monotonic()
     with ctx.session() as session:
         conn = session.get(AtlassianConnection, connection_id)
@@ -122,17 +141,22 @@ def sync_connection(
     run_id = _start_run(ctx, conn, trigger)
     if run_id is None:
         return SyncResult(connection_id, "already_running", error="a sync of this connection is already running")
-    result = SyncResult(connection_id, "ok", run_id=run_id)
+    result = SyncResult(connection_id, "ok", run_id=run_id, kind=kind or choose_kind(ctx, conn, trigger, utcnow()))
     client: ConfluenceClient | None = None
     try:
         client = connections.client_for(ctx, conn, http=http, retry=retry)
         # Bounded in time, waits included; every request and wait keeps the run's lease fresh.
         client.transport.deadline = time.monotonic() + ctx.settings.sync_deadline_s
         client.transport.on_activity = Heartbeat(ctx, run_id, result)
-        fetched, enrichment = _fetch(client, conn, result, progress)
-        # The whole fetch succeeded: from here on, missing tasks may be reconciled.
-        completed = client.completed_among(_cards_to_ask_about(ctx, conn.id, set(fetched)))
-        _apply(ctx, conn, Upstream(fetched, enrichment, conn.site_url), completed, result)
+        if result.kind == "full":
+            fetched, enrichment = _fetch(client, conn, result, progress)
+            # The whole fetch succeeded: from here on, missing tasks may be reconciled.
+            completed = client.completed_among(_cards_to_ask_about(ctx, conn.id, set(fetched)))
+            _apply(ctx, conn, Upstream(fetched, enrichment, conn.site_url), completed, result, names_seen=enrichment)
+        else:
+            fetched, completed, enrichment, looked_up = _fetch_changes(ctx, client, conn, result)
+            _apply(ctx, conn, Upstream(fetched, enrichment, conn.site_url), completed, result, complete=False,
+                   names_seen=looked_up)
     except (AtlassianError, SecretKeyError) as exc:
         result.outcome, result.error, result.errors = "failed", str(exc), result.errors + 1
         with ctx.session() as session:
@@ -150,7 +174,7 @@ def sync_connection(
     finally:
         if client:
             result.requests, result.retries, result.waited_s = client.stats.requests, client.stats.retries, client.stats.waited_s
-            result.points = client.stats.points
+            result.points, result.near_limit = client.stats.points, client.stats.near_limit
         result.duration_s = round(time.monotonic() - started, 3)
         _finish_run(ctx, conn, result, client)
         if client:
@@ -177,6 +201,36 @@ def _fetch(client: ConfluenceClient, conn: AtlassianConnection, result: SyncResu
         lookups.close()
 
 
+def _fetch_changes(ctx: Context, client: ConfluenceClient, conn: AtlassianConnection, result: SyncResult
+                   ) -> tuple[dict[str, FetchedTask], set[str], Enrichment, Enrichment]:
+    """An incremental poll: the account's incomplete tasks created since the watermark, the ids of its
+    tasks completed since then, and names for them (cached ones from the database, only the others
+    looked up). Returns (fetched, completed ids, every name needed, the names looked up now)."""
+    since, account = conn.watermark_ms, conn.account_id or ""
+    fetched: dict[str, FetchedTask] = {}
+    shared: dict = {}
+    for page in client.iter_task_pages(assigned_to=account, created_from_ms=since):
+        fetched.update((t.id, FetchedTask.of(t, shared)) for t in page if t.id)
+        result.pages_fetched += 1
+    completed: set[str] = set()
+    for page in client.iter_task_pages(assigned_to=account, status="complete", body_format=None, completed_from_ms=since):
+        completed.update(t.id for t in page if t.id and t.status == "complete")
+        result.pages_fetched += 1
+    wanted = {"pages": {t.page_id for t in fetched.values() if t.page_id},
+              "blogposts": {t.blogpost_id for t in fetched.values() if t.blogpost_id},
+              "spaces": {t.space_id for t in fetched.values() if t.space_id}}
+    with ctx.session() as session:
+        cached = names.known(session, conn.id, wanted)
+    looked_up = Enrichment(
+        pages=client.get_pages(wanted["pages"] - set(cached.pages)) if wanted["pages"] - set(cached.pages) else {},
+        blogposts=client.get_blogposts(wanted["blogposts"] - set(cached.blogposts))
+        if wanted["blogposts"] - set(cached.blogposts) else {},
+        spaces=client.get_spaces(wanted["spaces"] - set(cached.spaces)) if wanted["spaces"] - set(cached.spaces) else {})
+    everything = Enrichment(pages=cached.pages | looked_up.pages, blogposts=cached.blogposts | looked_up.blogposts,
+                            spaces=cached.spaces | looked_up.spaces)
+    return fetched, completed, everything, looked_up
+
+
 class Heartbeat:
     """Marks the run alive at most every lease/6 seconds, from whichever thread is sending."""
 
@@ -191,7 +245,7 @@ class Heartbeat:
             if time.monotonic() - self.last < self.every:
                 return
             self.last = time.monotonic()
-        _heartbeat(self.ctx, self.run_id, self.result.pages_fetched)
+        _heartbeat(self.ctx, self.run_id, self.result.pages_fetched, self.result.connection_id)
 
 
 def _cards_to_ask_about(ctx: Context, connection_id: int, incomplete_ids: set[str]) -> list[str]:
@@ -207,24 +261,33 @@ def _cards_to_ask_about(ctx: Context, connection_id: int, incomplete_ids: set[st
 
 
 def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[str, Any]], completed: set[str],
-           result: SyncResult) -> None:
-    """Plan against what the database holds now, and carry the plan out in one transaction."""
+           result: SyncResult, *, complete: bool = True, names_seen: Enrichment | None = None) -> None:
+    """Plan against what the database holds now, and carry the plan out in one transaction.
+
+    complete=False (an incremental poll): only the rows and cards of the tasks it returned are read
+    and planned, and nothing is marked gone."""
     now = utcnow()
     with ctx.session() as session:
         # Plain rows, not ORM objects, streamed in batches (a server-side cursor on PostgreSQL): comparing
         # 50,000 unchanged tasks stays cheap and never holds them all.
-        existing = session.execute(
-            select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
-                   *[getattr(PendingTask, name) for name in UPSTREAM])
-            .where(PendingTask.connection_id == conn.id).execution_options(yield_per=2000))
+        rows = (select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
+                       *[getattr(PendingTask, name) for name in UPSTREAM])
+                .where(PendingTask.connection_id == conn.id).execution_options(yield_per=2000))
         linked = (select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status, Card.gone_reason)
                   .where(Card.connection_id == conn.id, Card.confluence_task_id.isnot(None))
                   .execution_options(yield_per=2000))
+        asked = sorted(set(fetched) | completed) if not complete else []
 
-        def cards() -> Iterator[Any]:  # read when the plan reaches them, after the queue rows: one stream at a time
-            yield from session.execute(linked)
+        def read(stmt: Any, column: Any) -> Iterator[Any]:
+            if complete:
+                yield from session.execute(stmt)
+            else:  # an incremental poll: only the rows of the tasks it returned
+                for batch in chunks(asked, 1000):
+                    yield from session.execute(stmt.where(column.in_(batch)))
 
-        todo = plan(existing, fetched, cards(), completed, outbox.unsent_card_ids(session, conn.id))
+        todo = plan(read(rows, PendingTask.confluence_task_id), fetched,
+                    read(linked, Card.confluence_task_id),  # read after the queue rows: one stream at a time
+                    completed, outbox.unsent_card_ids(session, conn.id), complete=complete)
         if todo.touches_anything or todo.remote_incomplete:  # bulk statements: say so for the open tabs
             changes.touch(session, conn.user_id, "queue", "board")
 
@@ -245,6 +308,8 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[s
             session.execute(update(PendingTask).where(PendingTask.id.in_(batch)).execution_options(**plain).values(
                 status="gone", gone_reason=GONE_REASON, updated_at=now))
         _apply_to_cards(session, todo)
+        if names_seen is not None:
+            (names.replace if complete else names.add)(session, conn.id, names_seen, now)
         result.new, result.updated, result.unchanged, result.gone = len(todo.new), len(todo.changed), todo.unchanged, len(todo.gone)
         result.errors += todo.refused
         result.clipped += todo.clipped
@@ -286,11 +351,34 @@ def _finish_run(ctx: Context, conn: AtlassianConnection, result: SyncResult, cli
         run.points, run.kind = result.points, result.kind
         run.duration_s, run.error, run.pages_fetched = result.duration_s, result.error, result.pages_fetched
         run.rate_limit = dict(client.stats.rate_limit) if client and client.stats.rate_limit else None
+        if result.near_limit:
+            run.rate_limit = (run.rate_limit or {}) | {NEAR_LIMIT: "true"}
+        if result.outcome == "ok" and client:
+            _advance(session, ctx, conn.id, result, client.stats.server_date, run.finished_at)
         details = result.as_dict() | {"run_id": result.run_id, "trigger": run.trigger}
         if result.outcome == "ok":
             audit.record(session, conn.user_id, "confluence.tasks_fetched", details)
         else:
             audit.record(session, conn.user_id, "confluence.fetch_failed", details, success=False, error=result.error)
+
+
+NEAR_LIMIT = "near_limit"  # kept beside a run's rate-limit headers when any of them said the quota is near
+
+
+def _advance(session: Session, ctx: Context, connection_id: int, result: SyncResult,
+             server_date: dt.datetime | None, now: dt.datetime) -> None:
+    """After a successful sync: the next poll asks from this one's Atlassian time, less the margin (the
+    local clock is never used: it may be off); a full sweep is remembered as the last one. Without a
+    readable `Date` the watermark stays where it was (after a sweep without one: the next sync sweeps)."""
+    values: dict[str, Any] = {}
+    if result.kind == "full":
+        values["last_full_sync_at"] = now
+    if server_date is not None:
+        values["watermark_ms"] = int(server_date.timestamp() * 1000) - int(ctx.settings.watermark_margin_s * 1000)
+    elif result.kind == "full":
+        values["watermark_ms"] = None
+    # A plain UPDATE: scheduling state is not a change an open tab needs to redraw for.
+    session.execute(update(AtlassianConnection).where(AtlassianConnection.id == connection_id).values(**values))
 
 
 def sync_user(ctx: Context, user_id: int, trigger: SyncTrigger = "manual", **kwargs: Any) -> list[SyncResult]:

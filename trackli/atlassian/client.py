@@ -348,17 +348,25 @@ class ConfluenceClient:
 
     def iter_task_pages(
         self, *, assigned_to: str, status: str | None = "incomplete", limit: int = 250,
-        body_format: str = "atlas_doc_format",
+        body_format: str | None = "atlas_doc_format", created_from_ms: int | None = None,
+        completed_from_ms: int | None = None,
     ) -> Iterator[list[ConfluenceTask]]:
-        """Every task assigned to `assigned_to`, one list per page of results, to the last cursor."""
-        params: dict[str, Any] = {
-            "assigned-to": assigned_to,
-            "include-blank-tasks": "false",
-            "body-format": body_format,
-            "limit": limit,
-        }
+        """Every task assigned to `assigned_to`, one list per page of results, to the last cursor.
+
+        `created_from_ms` / `completed_from_ms` (epoch milliseconds, inclusive) ask only for tasks
+        created or completed since then: an incremental poll costs a point a call plus one per task
+        returned, not one per open task.
+        """
+        params: dict[str, Any] = {"assigned-to": assigned_to, "include-blank-tasks": "false"}
+        if body_format:
+            params["body-format"] = body_format
+        params["limit"] = limit
         if status:
             params["status"] = status
+        if created_from_ms is not None:
+            params["created-at-from"] = int(created_from_ms)
+        if completed_from_ms is not None:
+            params["completed-at-from"] = int(completed_from_ms)
         for results in self.paged("list_tasks", "/tasks", params).prefetched():
             self.stats.add(task_pages=1)
             yield [ConfluenceTask.from_json(item) for item in results if item.get("id")]

@@ -29,7 +29,11 @@ Method = Literal["GET", "POST", "PUT"]
 RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-NearLimit",
     "RateLimit-Reason", "Retry-After",
+    # The points quota announces itself with these before it bites (API-FACTS: rate limits).
+    "Beta-Retry-After", "X-Beta-RateLimit-NearLimit", "X-Beta-RateLimit-Reason", "X-Beta-RateLimit-Reset",
+    "Beta-RateLimit-Policy",
 )
+MAX_HEADER_CHARS = 200  # a rate-limit header is kept (and shown) no longer than this
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024  # a page of 250 tasks with bodies is well under 1 MB
 RESPONSE_DEADLINE_S = 60.0  # one response, headers to last byte (the timeout alone is per read)
 TAGS = re.compile(r"<[^>]+>")
@@ -61,6 +65,9 @@ class TransportStats:
     task_pages: int = 0
     points: int = 0  # Atlassian's 2026 measure: 1 a product API call, plus 1 per object a read returns
     rate_limit: dict[str, str] = field(default_factory=dict)
+    near_limit: bool = False  # any response said the quota is near (or spent)
+    # Atlassian's clock: the `Date` of the first answer (an incremental poll's watermark comes from it).
+    server_date: dt.datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **amounts: float) -> None:
@@ -215,10 +222,14 @@ class Transport:
         self.retry.sleep(seconds)
 
     def _note_rate_limit(self, response: httpx.Response) -> None:
-        seen = {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers}
-        if seen:
-            with self.stats.lock:
+        seen = {h: response.headers[h][:MAX_HEADER_CHARS] for h in RATE_LIMIT_HEADERS if h in response.headers}
+        date = None if self.stats.server_date else http_date(response.headers.get("Date"))
+        with self.stats.lock:
+            if seen:
                 self.stats.rate_limit = seen
+                self.stats.near_limit = self.stats.near_limit or near_limit(seen, response.status_code)
+            if date is not None and self.stats.server_date is None:
+                self.stats.server_date = date
 
 
 def origin(url: str) -> str:
@@ -228,6 +239,40 @@ def origin(url: str) -> str:
         return f"{parts.scheme}://{parts.host}" + (f":{parts.port}" if parts.port else "")
     except Exception:
         return "Atlassian"
+
+
+def http_date(value: str | None) -> dt.datetime | None:
+    """An HTTP `Date` header as an aware UTC datetime; None if absent or unreadable (never raises)."""
+    if not value or len(value) > 64:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc)
+
+
+def near_limit(headers: dict[str, str], status: int = 200) -> bool:
+    """Do these rate-limit headers say the quota is near its limit (or spent)?"""
+    if status == 429 or "Beta-Retry-After" in headers:
+        return True
+    for name in ("X-RateLimit-NearLimit", "X-Beta-RateLimit-NearLimit"):
+        if headers.get(name, "").strip().lower() == "true":
+            return True
+    return remaining_share(headers) is not None and (remaining_share(headers) or 0.0) < 0.2
+
+
+def remaining_share(headers: dict[str, str]) -> float | None:
+    """X-RateLimit-Remaining / X-RateLimit-Limit, when both are sane numbers."""
+    try:
+        limit, remaining = float(headers["X-RateLimit-Limit"]), float(headers["X-RateLimit-Remaining"])
+    except (KeyError, ValueError):
+        return None
+    if not (math.isfinite(limit) and math.isfinite(remaining)) or limit <= 0 or remaining < 0:
+        return None
+    return min(1.0, remaining / limit)
 
 
 def retry_after_s(response: httpx.Response) -> float | None:

@@ -35,6 +35,17 @@ def count(text: str) -> int:
     return int(text)
 
 
+def seconds(text: str) -> float:
+    """A duration in seconds (`--every`): from 0.1 (tests) to a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.1 <= value <= 86400:  # also false for nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds: use 0.1 to 86400")
+    return value
+
+
 class Output:
     def __init__(self, as_json: bool):
         self.as_json = as_json

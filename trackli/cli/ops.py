@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from trackli import audit, completion, outbox
-from trackli.cli.base import EXIT_OK, EXIT_REMOTE, Output, Verbs, acting_user, count, table
+from trackli.cli.base import EXIT_OK, EXIT_REMOTE, Output, Verbs, acting_user, count, seconds, table
 from trackli.context import Context
 
 
@@ -18,9 +18,13 @@ def register(verbs: Verbs) -> None:
     au = verbs.add("audit", "the integration audit log, newest first", cmd_audit)
     au.add_argument("--limit", type=count, default=50)
 
-    worker = verbs.add("worker", "sync and drain on a schedule until stopped", cmd_worker)
-    worker.add_argument("--every", type=float, default=300.0, metavar="SECONDS")
-    worker.add_argument("--once", action="store_true", help="run one cycle and exit")
+    worker = verbs.add("worker", "sync due connections and drain the outbox until stopped", cmd_worker)
+    worker.add_argument("--every", type=seconds, default=None, metavar="SECONDS",
+                        help="the cadence per connection (default TRACKLI_SYNC_EVERY_S, 300)")
+    worker.add_argument("--concurrency", type=count, default=None, metavar="N",
+                        help="connections synced at once (default TRACKLI_WORKER_CONCURRENCY, 8)")
+    worker.add_argument("--once", action="store_true",
+                        help="sync the connections due now (each by exactly one worker), drain, and exit")
 
 
 def cmd_outbox(ctx: Context, args: argparse.Namespace, out: Output) -> int:
@@ -52,7 +56,8 @@ def cmd_audit(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def cmd_worker(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from trackli.worker import Worker
 
-    worker = Worker(ctx, args.every, on_cycle=lambda s: out.emit(s, json.dumps(s, default=str)))
+    worker = Worker(ctx, args.every, concurrency=args.concurrency,
+                    on_cycle=lambda s: out.emit(s, json.dumps(s, default=str)))
     worker.install_signal_handlers()
     worker.run(max_cycles=1 if args.once else None)
     return EXIT_OK

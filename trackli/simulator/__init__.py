@@ -36,7 +36,8 @@ class Simulator:
         self.port = port or free_port()
         self.state.base_url = self.url
         config = uvicorn.Config(build_app(self.state), host=host, port=self.port, log_level="warning",
-                                access_log=False, lifespan="off", timeout_keep_alive=30)
+                                access_log=False, lifespan="off", timeout_keep_alive=30,
+                                date_header=False)  # the app dates its answers by the simulator's clock
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
 

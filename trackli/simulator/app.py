@@ -20,7 +20,10 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from email.utils import formatdate
+
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -108,6 +111,7 @@ def build_app(state: SimState) -> Starlette:
         except ValueError:
             return _error(400, "Invalid cursor")
         page = items[start:start + limit]
+        request.state.objects = len(page)
         body: dict[str, Any] = {"results": [render(i) for i in page], "_links": {"base": f"{state.base_url}/wiki"}}
         headers = {}
         if start + limit < len(items):
@@ -308,7 +312,32 @@ def build_app(state: SimState) -> Starlette:
                 return DroppedResponse()
         return None
 
-    async def api(request: Request, rest: str, principal_fn) -> Response:
+    def quota_headers(remaining: int) -> dict[str, str]:
+        knobs = state.knobs
+        pool = knobs.points_per_hour
+        reset = dt.datetime.fromtimestamp(state.points_window(), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        headers = {"X-RateLimit-Limit": str(pool), "X-RateLimit-Remaining": str(max(0, remaining)),
+                   "X-RateLimit-Reset": reset}
+        if remaining < pool * knobs.near_limit_share:
+            headers |= {"X-RateLimit-NearLimit": "true", "X-Beta-RateLimit-NearLimit": "true",
+                        "X-Beta-RateLimit-Reason": "confluence-quota-global-based", "X-Beta-RateLimit-Reset": reset,
+                        "Beta-RateLimit-Policy": f'"global-app-quota";q={pool};w=3600'}
+        return headers
+
+    def pool_spent() -> Response | None:
+        """The points pool is spent: 429 with Retry-After until the window ends."""
+        pool = state.knobs.points_per_hour
+        if not pool:
+            return None
+        with state.lock:
+            ends = state.points_window()
+            if state.points_used < pool:
+                return None
+            state.counters["points_429"] += 1
+        return JSONResponse({"message": "Rate limit exceeded"}, 429, headers=quota_headers(0) | {
+            "Retry-After": str(max(1, int(ends - state.now()))), "RateLimit-Reason": "confluence-quota-global-based"})
+
+    async def api(request: Request, rest: str, principal_fn, oauth: bool = False) -> Response:
         operation = operation_of(request.method, rest)
         request.state.body = await request.body()
         entry = {"method": request.method, "path": request.url.path, "query": dict(request.query_params.multi_items()),
@@ -326,9 +355,18 @@ def build_app(state: SimState) -> Starlette:
         if denied is not None:
             entry["status"] = denied.status_code
             return denied
+        spent = pool_spent() if oauth else None
+        if spent is not None:
+            entry["status"] = 429
+            entry["finished"] = time.monotonic()
+            return spent
         response = v2(request, rest, principal)
         entry["status"] = response.status_code
         entry["finished"] = time.monotonic()
+        if oauth and state.knobs.points_per_hour:  # 1 a call, plus 1 per object a read returns
+            objects = getattr(request.state, "objects", 1) if method == "GET" and response.status_code == 200 else 0
+            state.charge_points(1 + objects)
+            response.headers.update(quota_headers(state.knobs.points_per_hour - state.points_used))
         return response
 
     async def gateway_v2(request: Request) -> Response:
@@ -337,7 +375,7 @@ def build_app(state: SimState) -> Starlette:
         rest = request.path_params["rest"]
         if rest.endswith("/") and rest.strip("/"):
             return _gateway_401(True)  # the gateway answers a malformed path like a scope failure
-        return await api(request, rest, bearer_principal)
+        return await api(request, rest, bearer_principal, oauth=True)
 
     async def site_v2(request: Request) -> Response:
         return await api(request, request.path_params["rest"], lambda r, scope: basic_principal(r))
@@ -533,4 +571,26 @@ def build_app(state: SimState) -> Starlette:
     ]
     from trackli.simulator.oidc import OidcProvider
 
-    return Starlette(routes=routes + OidcProvider(state).routes())
+    return Starlette(routes=routes + OidcProvider(state).routes(), middleware=[Middleware(SimulatedDate, state=state)])
+
+
+class SimulatedDate:
+    """Every response's `Date` is the simulator's clock (which a test can move), as Atlassian's is its own:
+    an incremental poll's watermark comes from it, never from the client's clock."""
+
+    def __init__(self, app: Any, state: SimState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(self.state.now(), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, dated)

@@ -58,6 +58,13 @@ def populate(
     blog_objs = [state.add_content("blogpost", f"Weekly update {n + 1}", space_objs[n % len(space_objs)].id)
                  for n in range(blogposts)]
     containers = page_objs + blog_objs
+    ages = random.Random(seed + 1)  # a site's tasks were written over the last weeks, not all this second
+
+    def aged(task) -> None:
+        when = state.now_dt() - dt.timedelta(days=ages.uniform(1, 60))
+        task.created_at = task.updated_at = when
+        if task.completed_at is not None:
+            task.completed_at = when + dt.timedelta(hours=1)
 
     made = 0
     while made < tasks:
@@ -67,7 +74,7 @@ def populate(
         else:
             text = f"{rng.choice(VERBS)} {rng.choice(THINGS)} #{made + 1}"
         due = None if made % 3 == 0 else today + dt.timedelta(days=rng.randint(-5, 30))
-        state.add_task(text, assigned_to=me.account_id, container=container, due=due, created_by=others[0].account_id)
+        aged(state.add_task(text, assigned_to=me.account_id, container=container, due=due, created_by=others[0].account_id))
         made += 1
     # Noise the product must filter out: other people's tasks, completed ones, blank ones.
     extra = max(3, int(tasks * (1 - mine_share) / max(mine_share, 0.01)))
@@ -75,8 +82,8 @@ def populate(
         container = rng.choice(containers)
         kind = n % 3
         if kind == 0:
-            state.add_task(f"Someone else's task {n}", assigned_to=rng.choice(others).account_id, container=container)
+            aged(state.add_task(f"Someone else's task {n}", assigned_to=rng.choice(others).account_id, container=container))
         elif kind == 1:
-            state.add_task(f"Already done {n}", assigned_to=me.account_id, container=container, status="complete")
+            aged(state.add_task(f"Already done {n}", assigned_to=me.account_id, container=container, status="complete"))
         else:
-            state.add_task("", assigned_to=me.account_id, container=container)
+            aged(state.add_task("", assigned_to=me.account_id, container=container))

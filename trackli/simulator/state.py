@@ -156,6 +156,10 @@ class Knobs:
     auto_approve: bool = False
     enabled_scopes: tuple[str, ...] = ALL_SCOPES
     extra_sites: int = 0  # more sites in accessible-resources, to make the person choose
+    # Atlassian's points pool for OAuth apps (0: none): 1 a call + 1 per object read, per hour window;
+    # spent, the gateway answers 429; below near_limit_share left, its headers say the limit is near.
+    points_per_hour: int = 0
+    near_limit_share: float = 0.2
 
 
 class SimState:
@@ -183,6 +187,8 @@ class SimState:
         self.refresh_tokens: dict[str, RefreshRecord] = {}
         self.revoked_families: set[str] = set()
         self.clock_offset = 0.0
+        self.points_window_start = 0.0
+        self.points_used = 0
         self.requests: list[dict[str, Any]] = []
         self.counters: Counter[str] = Counter()
         self._next_id = 100000
@@ -203,6 +209,20 @@ class SimState:
 
     def now_dt(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.now(), dt.timezone.utc)
+
+    def charge_points(self, points: int) -> None:
+        with self.lock:
+            self.points_window()
+            self.points_used += points
+            self.counters["points"] += points
+
+    def points_window(self) -> float:
+        """The current hour window's end (a new window starts when the last one is over)."""
+        with self.lock:
+            now = self.now()
+            if now >= self.points_window_start + 3600:
+                self.points_window_start, self.points_used = now, 0
+            return self.points_window_start + 3600
 
     def next_id(self) -> str:
         with self.lock:

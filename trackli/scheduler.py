@@ -1,0 +1,194 @@
+"""When each connection syncs next, which worker syncs it, and how fast the whole deployment polls.
+
+- Every usable connection has a `next_sync_at`. A worker **claims** due connections: on PostgreSQL
+  `SELECT … FOR UPDATE SKIP LOCKED` and a lease (`claimed_until`), so any number of workers on one
+  database sync each connection once; on SQLite one worker at a time (a conditional UPDATE is the claim).
+  A claim outlives its worker by at most `lease_s`: a killed worker's connections are taken over.
+- After a sync the connection is due again one cadence later, spread by ±20 % jitter so a team's syncs
+  do not bunch up. A scheduled sync that failed is retried later and later (the cadence doubled per
+  failure in a row, at most an hour), without holding anyone else back.
+- The cadence is **stretched** when Atlassian's points pool runs near its limit: by the points the
+  deployment's OAuth syncs spent in the last hour against `quota_points_per_hour`, and by the
+  rate-limit headers Atlassian sent (near limit, a `Beta-Retry-After`, a 429). A change of stretch is
+  written to the audit log of everyone whose syncs it slows, and Diagnostics shows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from trackli import audit
+from trackli.atlassian.transport import near_limit, remaining_share
+from trackli.context import Context
+from trackli.models import AtlassianConnection, SchedulerState, SyncRun, utcnow
+
+MAX_BACKOFF_S = 3600.0
+JITTER = (0.8, 1.2)
+STRETCH_FROM = 0.8  # share of the pool spent in the last hour from which the cadence stretches
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _usable() -> Any:
+    return and_(AtlassianConnection.status == "ok", AtlassianConnection.access_token_enc.isnot(None))
+
+
+def _due(by: dt.datetime) -> Any:
+    return or_(AtlassianConnection.next_sync_at.is_(None), AtlassianConnection.next_sync_at <= by)
+
+
+def _unclaimed(now: dt.datetime) -> Any:
+    return or_(AtlassianConnection.claimed_until.is_(None), AtlassianConnection.claimed_until < now)
+
+
+def claim(ctx: Context, worker: str, due_by: dt.datetime, limit: int) -> list[int]:
+    """Claim up to `limit` connections due by `due_by` that no live worker holds; their ids."""
+    now = utcnow()
+    until = now + dt.timedelta(seconds=ctx.settings.lease_s)
+    with ctx.session() as session:
+        stmt = (select(AtlassianConnection.id).where(_usable(), _due(due_by), _unclaimed(now))
+                .order_by(AtlassianConnection.next_sync_at.asc().nulls_first(), AtlassianConnection.id).limit(limit))
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(session.scalars(stmt))
+        if not ids:
+            return []
+        # The UPDATE re-checks the claim: on SQLite (no row locks) a second worker's UPDATE finds them taken.
+        session.execute(update(AtlassianConnection).where(AtlassianConnection.id.in_(ids), _unclaimed(now))
+                        .values(claimed_by=worker, claimed_until=until).execution_options(synchronize_session=False))
+        return list(session.scalars(select(AtlassianConnection.id).where(
+            AtlassianConnection.id.in_(ids), AtlassianConnection.claimed_by == worker,
+            AtlassianConnection.claimed_until == until).order_by(AtlassianConnection.id)))
+
+
+def next_delay(every: float, stretch: float, failures: int, rng: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds until the next scheduled sync: the (stretched) cadence with jitter, or after `failures`
+    failed syncs in a row, the cadence doubled per failure, at most an hour (or the cadence, if longer)."""
+    if failures:
+        return min(max(MAX_BACKOFF_S, every), every * 2 ** min(failures, 20)) * rng(*JITTER)
+    return every * stretch * rng(*JITTER)
+
+
+def release(ctx: Context, connection_id: int, worker: str, ok: bool, every: float, stretch: float) -> dt.datetime:
+    """The sync is over: the claim is let go and the next sync time set. Returns that time."""
+    now = utcnow()
+    with ctx.session() as session:
+        failures = 0 if ok else int(session.scalar(select(AtlassianConnection.sync_failures).where(
+            AtlassianConnection.id == connection_id)) or 0) + 1
+        when = now + dt.timedelta(seconds=next_delay(every, stretch, failures))
+        session.execute(update(AtlassianConnection).where(
+            AtlassianConnection.id == connection_id, AtlassianConnection.claimed_by == worker,
+        ).values(claimed_by=None, claimed_until=None, next_sync_at=when, sync_failures=failures)
+            .execution_options(synchronize_session=False))
+    return when
+
+
+def seconds_to_next_due(ctx: Context) -> float | None:
+    """How long until the earliest usable connection is due (0 if one is due now); None if there is none."""
+    with ctx.session() as session:
+        earliest = session.execute(select(func.count(), func.min(AtlassianConnection.next_sync_at),
+                                          func.count(AtlassianConnection.next_sync_at)).where(_usable())).one()
+    total, first, scheduled = earliest
+    if not total:
+        return None
+    if scheduled < total or first is None:
+        return 0.0
+    if first.tzinfo is None:  # SQLite's aggregate bypasses the column type
+        first = first.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (first - utcnow()).total_seconds())
+
+
+# ---- the points pool and the cadence ------------------------------------------------------------------
+
+@dataclass
+class Cadence:
+    stretch: float
+    reason: str | None
+    since: dt.datetime | None
+    points_last_hour: int
+    pool: int
+
+
+def pool_share(session: Session, pool: int, now: dt.datetime) -> tuple[int, float]:
+    """Points the deployment's OAuth syncs spent in the last hour, and that as a share of the pool."""
+    spent = session.scalar(select(func.coalesce(func.sum(SyncRun.points), 0))
+                           .join(AtlassianConnection, AtlassianConnection.id == SyncRun.connection_id)
+                           .where(SyncRun.started_at >= now - dt.timedelta(hours=1), AtlassianConnection.kind == "oauth"))
+    return int(spent or 0), int(spent or 0) / max(pool, 1)
+
+
+def header_share(session: Session, since: dt.datetime) -> tuple[float, str | None]:
+    """What Atlassian's rate-limit headers on recent runs say: a share of the quota spent (1 = spent)."""
+    worst, why = 0.0, None
+    for headers, error in session.execute(select(SyncRun.rate_limit, SyncRun.error).where(
+            SyncRun.finished_at >= since, or_(SyncRun.rate_limit.isnot(None), SyncRun.outcome == "failed"))
+            .order_by(SyncRun.id.desc()).limit(200)):
+        if error and "rate limit" in error.lower():
+            return 1.0, "Atlassian answered 429 (rate limited)"
+        if not isinstance(headers, dict):
+            continue
+        headers = {str(k): str(v) for k, v in headers.items()}
+        left = remaining_share(headers)
+        share = 1.0 - left if left is not None else 0.0
+        if near_limit(headers) or headers.get("near_limit") == "true":
+            share = max(share, STRETCH_FROM)
+            reason = headers.get("RateLimit-Reason") or headers.get("X-Beta-RateLimit-Reason") or "near its limit"
+            if share > worst or why is None:
+                why = f"Atlassian's rate-limit headers say the quota is near its limit ({reason[:80]})"
+        worst = max(worst, share)
+    return worst, why
+
+
+def stretch_for(share: float) -> float:
+    if share < STRETCH_FROM:
+        return 1.0
+    if share < 0.9:
+        return 2.0
+    if share < 1.0:
+        return 4.0
+    return 8.0
+
+
+def cadence(ctx: Context, every: float) -> Cadence:
+    """The deployment's stretch now; a change is saved, audited for the people it concerns, and returned."""
+    now = utcnow()
+    pool = ctx.settings.quota_points_per_hour
+    with ctx.session() as session:
+        spent, share = pool_share(session, pool, now)
+        from_headers, header_reason = header_share(session, now - dt.timedelta(seconds=max(every, 60) * 2))
+        stretch = stretch_for(max(share, from_headers))
+        if stretch == 1.0:
+            reason = None
+        elif from_headers > share and header_reason:
+            reason = header_reason
+        else:
+            reason = f"{spent:,} of the {pool:,} points Atlassian allows an hour were spent in the last hour"
+        state = session.get(SchedulerState, 1, with_for_update=True)
+        if state is None:
+            state = SchedulerState(id=1, stretch=1.0, reason=None, since=now)
+            session.add(state)
+            session.flush()
+        if state.stretch != stretch:
+            event = "scheduler.cadence_stretched" if stretch > 1 else "scheduler.cadence_restored"
+            details = {"stretch": stretch, "was": state.stretch, "every_s": every, "now_every_s": every * stretch,
+                       "points_last_hour": spent, "pool": pool, "reason": reason}
+            users = session.scalars(select(AtlassianConnection.user_id).where(_usable()).distinct()).all()
+            for user_id in users:
+                audit.record(session, user_id, event, details)
+            state.stretch, state.reason, state.since = stretch, reason, now
+        return Cadence(state.stretch, state.reason, state.since, spent, pool)
+
+
+def current(session: Session) -> SchedulerState | None:
+    return session.get(SchedulerState, 1)
