@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trackli import connections, outbox, sync
+from trackli import connections, outbox, scheduler, sync
 from trackli.atlassian import scopes
 from trackli.atlassian.client import ProbeResult as Probe
 from trackli.atlassian.errors import AtlassianError
@@ -69,10 +69,18 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
         conn = connections.get_connection(session, user_id, connection_id)
         runs = sync.last_runs(session, user_id, connection_id, limit=5)
         entries = outbox.entries(session, user_id, ("pending", "sending", "failed"), connection_id)
+        pace = scheduler.current(session)
         points = points_last_hour(session, connection_id) | {
             "pool": ctx.settings.quota_points_per_hour,
             "applies": "Atlassian's points pool for OAuth 2.0 apps" if conn.kind == "oauth"
-            else "burst limits only (API-token traffic is not points-based); counted all the same"}
+            else "burst limits only (API-token traffic is not points-based); counted all the same",
+            "stretch": pace.stretch if pace else 1.0,
+            "stretched_because": pace.reason if pace and pace.stretch > 1 else None,
+            "stretched_since": pace.since if pace and pace.stretch > 1 else None,
+            "every_s": ctx.settings.sync_every_s,
+            "next_sync_at": conn.next_sync_at,
+            "failures_in_a_row": conn.sync_failures,
+            "last_full_sync_at": conn.last_full_sync_at}
     rate_limit = next((r.rate_limit for r in runs if r.rate_limit), None)
     findings = _credentials(conn) + _scopes(conn)
     findings += _history(runs, rate_limit, [e for e in entries if e.state == "failed"])

@@ -134,7 +134,7 @@ def header_share(session: Session, since: dt.datetime) -> tuple[float, str | Non
     for headers, error in session.execute(select(SyncRun.rate_limit, SyncRun.error).where(
             SyncRun.finished_at >= since, or_(SyncRun.rate_limit.isnot(None), SyncRun.outcome == "failed"))
             .order_by(SyncRun.id.desc()).limit(200)):
-        if error and "rate limit" in error.lower():
+        if error and "rate-limiting" in error:  # RateLimited: Atlassian answered 429 until the tries ran out
             return 1.0, "Atlassian answered 429 (rate limited)"
         if not isinstance(headers, dict):
             continue

@@ -36,13 +36,13 @@ def count(text: str) -> int:
 
 
 def seconds(text: str) -> float:
-    """A duration in seconds (`--every`): from 0.1 (tests) to a day."""
+    """A duration in seconds (`--every`): up to a day (0: due again at once, for tests and demos)."""
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0.1 <= value <= 86400:  # also false for nan and inf
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds: use 0.1 to 86400")
+    if not 0 <= value <= 86400:  # also false for nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds: use 0 to 86400")
     return value
 
 
