@@ -42,7 +42,7 @@ for conn in conns:
     st.subheader("Last sync runs")
     if d.runs:
         st.dataframe(pd.DataFrame([{"Started (UTC)": r["started_at"], "Trigger": r["trigger"], "Outcome": r["outcome"],
-                                    "New": r["new"], "Gone": r["gone"], "Requests": r["requests"],
+                                    "Kind": r["kind"], "New": r["new"], "Gone": r["gone"], "Requests": r["requests"],
                                     "Points": r["points"],
                                     "Seconds": r["duration_s"], "Error": r["error"] or ""} for r in d.runs]),
                      hide_index=True, width="stretch")
@@ -54,6 +54,17 @@ for conn in conns:
              f"of a pool of {spent['pool']:,} an hour")
     st.caption(f"What limits this connection: {spent['applies']}. A point is one API call, plus one per object a "
                "read returns (TRACKLI_QUOTA_POINTS_PER_HOUR sets the pool).")
+    st.subheader("Schedule")
+    if spent["stretch"] > 1:
+        st.warning(f"Scheduled syncs run {spent['stretch']:g}× less often than every {spent['every_s']:g} s since "
+                   f"{spent['stretched_since']:%Y-%m-%d %H:%M} UTC: {spent['stretched_because']}.")
+    next_at, swept = spent["next_sync_at"], spent["last_full_sync_at"]
+    st.write(f"Next scheduled sync: {f'{next_at:%Y-%m-%d %H:%M} UTC' if next_at else 'as soon as a worker runs'} · "
+             f"last full sweep: {f'{swept:%Y-%m-%d %H:%M} UTC' if swept else 'none yet'}"
+             + (f" · {spent['failures_in_a_row']} scheduled syncs failed in a row (retried later and later, at most hourly)"
+                if spent["failures_in_a_row"] else ""))
+    st.caption("Scheduled syncs ask only for tasks created or completed since the last poll; a full sweep (the "
+               "only kind that notices edits, reassignments and deletions) runs at least hourly and on Sync now.")
     st.subheader("Completion outbox")
     st.write(f"{d.outbox['waiting']} waiting · {d.outbox['failed']} failed")
     if d.outbox["failures"]:

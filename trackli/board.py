@@ -254,7 +254,7 @@ def edit_card(
         card.due_date = parse_due(due_date)
     if project_id is not ...:
         card.project_id = None if project_id is None else get_project(session, user_id, project_id).id
-    card.updated_at = utcnow()
+    card.updated_at, card.returned_from_snooze_at = utcnow(), None
     return card
 
 
@@ -302,6 +302,7 @@ def move_card(
             raise RuntimeError("no room in the column after renumbering")
     card.status = status
     card.updated_at = utcnow()
+    card.returned_from_snooze_at = None  # the person has it in hand again
     if status == "done" and old_status != "done":
         card.completed_at = utcnow()
     elif status != "done":
@@ -386,6 +387,7 @@ class CardView:
     confluence_space_name: str | None = None
     gone_reason: str | None = None
     archived: bool = False
+    returned_from_snooze: bool = False  # back from a snooze, until the person moves or edits it
 
     def overdue(self, today: dt.date | None = None) -> bool:
         return bool(self.due_date and self.status != "done" and self.due_date < (today or dt.date.today()))
@@ -405,6 +407,7 @@ class CardView:
             "note": self.note,
             "gone_reason": self.gone_reason,
             "archived": self.archived,
+            "returned_from_snooze": self.returned_from_snooze,
         }
 
 
@@ -424,8 +427,9 @@ class CardFilter:
 
 
 def _filtered(stmt: Any, user_id: int, f: CardFilter, today: dt.date) -> Any:
-    stmt = stmt.where(Card.owner_id == user_id,
-                      Card.archived_at.isnot(None) if f.archived else Card.archived_at.is_(None))
+    stmt = stmt.where(Card.owner_id == user_id,  # a snoozed card is off the board until its day (trackli.snooze)
+                      Card.archived_at.isnot(None) if f.archived else Card.archived_at.is_(None),
+                      *(() if f.archived else (Card.snoozed_until.is_(None),)))
     if f.project_id is not None:
         stmt = stmt.where(Card.project_id == f.project_id)
     if f.due == "overdue":
@@ -451,7 +455,7 @@ def _filtered(stmt: Any, user_id: int, f: CardFilter, today: dt.date) -> Any:
 VIEW_COLUMNS = (Card.id, Card.title, Card.status, Card.position, Card.project_id, Card.due_date, Card.source,
                 Card.confluence_task_id, Card.confluence_page_title, Card.confluence_space_key, Card.confluence_url,
                 Card.sync_state, Card.sync_error, Card.updated_at, Card.description, Card.confluence_space_name,
-                Card.gone_reason, Card.archived_at)
+                Card.gone_reason, Card.archived_at, Card.returned_from_snooze_at)
 
 
 def _views(session: Session, stmt: Any) -> list[CardView]:
@@ -464,7 +468,7 @@ def _views(session: Session, stmt: Any) -> list[CardView]:
             confluence_space_key=r.confluence_space_key, confluence_url=r.confluence_url,
             sync_state=r.sync_state, sync_error=r.sync_error, updated_at=r.updated_at, site=r.site,
             note=r.description or "", confluence_space_name=r.confluence_space_name, gone_reason=r.gone_reason,
-            archived=r.archived_at is not None,
+            archived=r.archived_at is not None, returned_from_snooze=r.returned_from_snooze_at is not None,
         )
         for r in session.execute(stmt)
     ]
@@ -523,7 +527,8 @@ def column_counts(session: Session, user_id: int, where: CardFilter = CardFilter
 
 def needing_attention(session: Session, user_id: int, limit: int = 20) -> tuple[list[CardView], int]:
     """Cards in conflict or whose completion failed (the first `limit`, oldest change first), and how many."""
-    stuck = (Card.owner_id == user_id, Card.archived_at.is_(None), Card.sync_state.in_(("conflict", "failed")))
+    stuck = (Card.owner_id == user_id, Card.archived_at.is_(None), Card.snoozed_until.is_(None),
+             Card.sync_state.in_(("conflict", "failed")))
     count = session.scalar(select(func.count()).select_from(Card).where(*stuck)) or 0
     if not count:
         return [], 0
@@ -560,4 +565,5 @@ def mark_remote_completed(session: Session, card: Card) -> None:
     card.confluence_remote_status = "complete"
     card.sync_state = "synced"
     card.sync_error = None
+    card.snoozed_until = None  # done: nothing to come back to
 

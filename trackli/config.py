@@ -48,6 +48,7 @@ class Settings:
     full_sync_every_s: float = 3600.0  # a scheduled full sweep at least this often; incremental polls between
     watermark_margin_s: float = 600.0  # an incremental poll asks from the last poll's Atlassian time less this
     worker_concurrency: int = 8  # connections one worker syncs at once
+    public_url: str = "http://localhost:8501"  # the dashboard's address, as people reach it (calendar feed URLs)
     demo: bool = False
 
     @property
@@ -166,6 +167,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "TRACKLI_FULL_SYNC_EVERY_S": ("full_sync_every_s", _seconds(60, 7 * 86400)),
     "TRACKLI_WATERMARK_MARGIN_S": ("watermark_margin_s", _seconds(0, 86400)),
     "TRACKLI_WORKER_CONCURRENCY": ("worker_concurrency", lambda n, v: int(_number(n, v, 1, 64))),
+    "TRACKLI_PUBLIC_URL": ("public_url", _url),
     "TRACKLI_DEMO": ("demo", _bool),
 }
 

@@ -107,7 +107,7 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
         connection_id=conn.id, site=conn.site_url, kind=conn.kind, headline=headline, ok=not problems,
         findings=sorted(findings, key=lambda f: (f.ok, f.rank)), scope_table=scope_table, probes=probes,
         points=points,
-        runs=[{"started_at": r.started_at, "trigger": r.trigger, "outcome": r.outcome, "new": r.new_count,
+        runs=[{"started_at": r.started_at, "trigger": r.trigger, "kind": r.kind, "outcome": r.outcome, "new": r.new_count,
                "gone": r.gone_count, "requests": r.requests, "points": r.points, "duration_s": r.duration_s,
                "error": r.error} for r in runs],
         outbox={"waiting": len(entries) - len(failed), "failed": len(failed),

@@ -38,7 +38,7 @@ NAMING = {
 CardStatus = Literal["backlog", "todo", "in_progress", "done"]
 CardSource = Literal["manual", "confluence"]
 SyncState = Literal["none", "synced", "waiting", "failed", "conflict"]
-PendingStatus = Literal["pending", "approved", "dismissed", "gone"]
+PendingStatus = Literal["pending", "approved", "dismissed", "gone", "snoozed"]
 ConnectionKind = Literal["oauth", "api_token"]
 ConnectionStatus = Literal["ok", "needs_reconnect", "error"]
 OutboxState = Literal["pending", "sending", "done", "failed"]
@@ -109,6 +109,43 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_sync_request_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name; snoozes return at its midnight
+    # The calendar feed: its token's SHA-256 (how a request finds the person) and the token encrypted
+    # (so the URL can be shown again); no token: the feed is off.
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    feed_token_enc: Mapped[str | None] = mapped_column(Text)
+    feed_include_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+RuleAction = Literal["project", "approve", "dismiss", "snooze"]
+RULE_ACTIONS: tuple[RuleAction, ...] = get_args(RuleAction)
+
+
+class Rule(Base):
+    """One of a person's triage rules: conditions (all must hold) and one action, in `position` order."""
+
+    __tablename__ = "rules"
+    __table_args__ = (
+        CheckConstraint(_in("action", RULE_ACTIONS), name="action"),
+        Index("ix_rules_owner_id_position", "owner_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    space_key: Mapped[str | None] = mapped_column(String(255))
+    title_has: Mapped[str | None] = mapped_column(String(200))
+    page_has: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    has_due: Mapped[bool | None] = mapped_column(Boolean)
+    due_within_days: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[RuleAction] = mapped_column(String(20))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    approve_to: Mapped[str | None] = mapped_column(String(20))
+    snooze_days: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ChangeVersion(Base):
@@ -259,6 +296,8 @@ class Card(Base):
     sync_error: Mapped[str | None] = mapped_column(Text)
     # Off the board but kept; restorable.
     archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    snoozed_until: Mapped[dt.date | None] = mapped_column(Date)  # off the board until this day (person's zone)
+    returned_from_snooze_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Why the Confluence task is no longer the person's (deleted, reassigned away); None while it is.
     gone_reason: Mapped[str | None] = mapped_column(String(200))
 
@@ -294,6 +333,11 @@ class PendingTask(Base):
     remote_status: Mapped[RemoteStatus | None] = mapped_column(String(20))
     remote_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     trackli_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    snoozed_until: Mapped[dt.date | None] = mapped_column(Date)  # status snoozed: back on this day (person's zone)
+    returned_from_snooze_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
+    rule_name: Mapped[str | None] = mapped_column(String(100))  # kept when the rule is removed
+    confluence_created_by: Mapped[str | None] = mapped_column(String(128))
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

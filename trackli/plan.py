@@ -30,10 +30,10 @@ PAGE_UNAVAILABLE = "page unavailable"
 # The queue's columns that come from Confluence, and how long Trackli keeps each text.
 UPSTREAM = ("task_title", "due_date", "confluence_page_id", "confluence_blogpost_id", "confluence_page_title",
             "confluence_space_id", "confluence_space_key", "confluence_space_name", "confluence_url", "remote_status",
-            "remote_updated_at")
+            "remote_updated_at", "confluence_created_by")
 LIMITS = {"task_title": 500, "confluence_page_title": 500, "confluence_space_key": 255,
           "confluence_space_name": 500, "confluence_url": 2000, "confluence_page_id": 64,
-          "confluence_blogpost_id": 64, "confluence_space_id": 64}
+          "confluence_blogpost_id": 64, "confluence_space_id": 64, "confluence_created_by": 128}
 OWNED_BY_EDITS = {"task_title": "title", "due_date": "due_date"}  # upstream field -> the edit that claims it
 MAX_TASK_ID = 64
 
@@ -106,6 +106,7 @@ class FetchedTask(NamedTuple):
     title: str
     due_date: Any
     updated_at: Any
+    created_by: str | None = None
 
     @classmethod
     def of(cls, task: ConfluenceTask, shared: dict[Any, Any]) -> "FetchedTask":
@@ -113,7 +114,7 @@ class FetchedTask(NamedTuple):
         def one(value: Any) -> Any:
             return value if value is None else shared.setdefault(value, value)
         return cls(task.id, one(task.space_id), one(task.page_id), one(task.blogpost_id), one(task.status),
-                   task.title, one(task.due_date), task.updated_at)
+                   task.title, one(task.due_date), task.updated_at, one(task.created_by))
 
 
 class Upstream(Mapping[str, dict[str, Any]]):
@@ -164,6 +165,7 @@ def upstream_fields(task: Any, found: Enrichment, site_url: str,
         "confluence_url": _url(container, site_url, urls),
         "remote_status": task.status or "incomplete",
         "remote_updated_at": task.updated_at,
+        "confluence_created_by": getattr(task, "created_by", None),
     }
 
 
@@ -204,7 +206,7 @@ def plan(
     for row in existing:  # streamed: one queue row at a time, none kept
         task_id = row.confluence_task_id
         if task_id not in fetched:
-            if row.status == "pending" and complete:
+            if row.status in ("pending", "snoozed") and complete:  # a snoozed task follows the same rules
                 out.gone.append(row.id)
             continue
         seen.add(task_id)

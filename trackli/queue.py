@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from sqlalchemy import Integer, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, changes
+from trackli import audit, board, changes, outbox
 from trackli.atlassian.client import chunks
 from trackli.db import contains_words
 from trackli.errors import NotFound, ValidationError
@@ -39,17 +39,22 @@ class PendingView:
     gone_reason: str | None
     card_id: int | None
     site: str | None = None  # the Atlassian site's name: a person may connect several
+    rule: str | None = None  # the name of the rule that routed the row
+    snoozed_until: dt.date | None = None
+    returned_from_snooze: bool = False  # back from a snooze (shown first, marked), until the person acts on it
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "confluence_task_id": self.confluence_task_id, "title": self.title,
             "due_date": self.due_date.isoformat() if self.due_date else None, "page_title": self.page_title,
             "space_key": self.space_key, "space_name": self.space_name, "url": self.url, "state": self.state,
-            "project": self.project,
+            "project": self.project, "rule": self.rule,
+            "snoozed_until": self.snoozed_until.isoformat() if self.snoozed_until else None,
+            "returned_from_snooze": self.returned_from_snooze,
         }
 
 
-QUEUE_STATES = ("pending", "dismissed", "approved", "gone", "all")
+QUEUE_STATES = ("pending", "snoozed", "dismissed", "approved", "gone", "all")
 
 
 def _narrowed(stmt: Any, user_id: int, state: str, space_key: str | None, text: str | None,
@@ -92,14 +97,18 @@ def list_pending(
                PendingTask.due_date, PendingTask.confluence_page_title, PendingTask.confluence_space_key,
                PendingTask.confluence_space_name, PendingTask.confluence_url, PendingTask.status,
                PendingTask.project_id, PendingTask.edited_fields, PendingTask.gone_reason, PendingTask.trackli_task_id,
-               Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url))
+               Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url),
+               PendingTask.rule_name, PendingTask.snoozed_until, PendingTask.returned_from_snooze_at)
         .outerjoin(Project, Project.id == PendingTask.project_id)
         .join(AtlassianConnection, AtlassianConnection.id == PendingTask.connection_id),
         user_id, state, space_key, text, due_before)
+    back_first = PendingTask.returned_from_snooze_at.is_(None)  # back from a snooze: at the top
     if stable_order:
-        stmt = stmt.order_by(PendingTask.id)
+        stmt = stmt.order_by(back_first, PendingTask.id)
+    elif state == "snoozed":
+        stmt = stmt.order_by(PendingTask.snoozed_until, PendingTask.id)
     else:
-        stmt = stmt.order_by(PendingTask.due_date.is_(None), PendingTask.due_date, PendingTask.id)
+        stmt = stmt.order_by(back_first, PendingTask.due_date.is_(None), PendingTask.due_date, PendingTask.id)
     if limit is not None:
         stmt = stmt.limit(limit).offset(max(0, offset))
     return [  # plain rows, only the columns shown: no ORM object per row
@@ -107,6 +116,7 @@ def list_pending(
             id=r[0], connection_id=r[1], confluence_task_id=r[2], title=r[3], due_date=r[4], page_title=r[5],
             space_key=r[6], space_name=r[7], url=r[8], state=r[9], project_id=r[10],
             edited_fields=tuple(r[11] or ()), gone_reason=r[12], card_id=r[13], project=r[14], site=r[15],
+            rule=r[16], snoozed_until=r[17], returned_from_snooze=r[18] is not None,
         )
         for r in session.execute(stmt)
     ]
@@ -149,7 +159,7 @@ def edit_pending(
         row.project_id = board.resolve_project(session, user_id, project, create=True)
         edited.append("project")
     row.edited_fields = sorted(set(edited))
-    row.updated_at = utcnow()
+    row.updated_at, row.returned_from_snooze_at = utcnow(), None
     audit.record(session, user_id, "queue.edited", {"pending_id": row.id, "fields": row.edited_fields}, provider="trackli")
     return row
 
@@ -167,24 +177,26 @@ def approve(
 
 def approve_ids(
     session: Session, user_id: int, ids: Iterable[int] = (), *, all_pending: bool = False, project: Any = None,
+    column: str = "todo",
 ) -> list[int]:
     """`approve`, as set-based statements (INSERT … SELECT the cards, UPDATE the rows), returning card ids:
     approving 50,000 tasks costs a few statements per thousand, not an object and a round trip each."""
     board.lock_board(session, user_id)  # before reading: a concurrent approval of the same rows waits, then sees them approved
     default_project = board.resolve_project(session, user_id, project, create=True)
+    column = board.check_status(column)
     if all_pending:
         chosen = list(session.scalars(select(PendingTask.id).where(
             PendingTask.user_id == user_id, PendingTask.status == "pending").order_by(PendingTask.id)))
     else:
         chosen = sorted({int(i) for i in ids})
-        refused = [r.id for r in _owned(session, user_id, chosen) if r.status in ("dismissed", "gone")]  # or NotFound
-        if refused:
-            raise ValidationError(f"pending task(s) {', '.join(map(str, refused[:10]))} are dismissed or gone: "
-                                  "restore them first")
+        refused = [r.id for r in _owned(session, user_id, chosen) if r.status in ("dismissed", "gone", "snoozed")]
+        if refused:  # (an id that is not the person's: NotFound, from _owned)
+            raise ValidationError(f"pending task(s) {', '.join(map(str, refused[:10]))} are dismissed, gone or snoozed: "
+                                  "restore them first (a snoozed one: unsnooze it)")
     now = utcnow()
     made: list[int] = []
     for batch in chunks(chosen, 1000):
-        made.extend(_approve_batch(session, user_id, batch, default_project, now))
+        made.extend(_approve_batch(session, user_id, batch, default_project, now, column))
     for obj in list(session.identity_map.values()):  # rows loaded earlier in this unit of work are stale now
         if isinstance(obj, PendingTask):
             session.expire(obj)
@@ -192,6 +204,11 @@ def approve_ids(
     for batch in chunks(chosen, 1000):
         card_ids.extend(session.scalars(select(PendingTask.trackli_task_id).where(
             PendingTask.id.in_(batch), PendingTask.trackli_task_id.isnot(None)).order_by(PendingTask.id)))
+    if column == "done" and made:  # approved as done: Confluence is told, as for a card moved there
+        for batch in chunks(card_ids, 1000):
+            for card in session.scalars(select(Card).where(Card.id.in_(batch), Card.confluence_task_id.isnot(None))):
+                card.completed_at = now
+                outbox.enqueue(session, card, "complete")
     if made:
         audit.record(session, user_id, "queue.approved", {
             "count": len(made), "pending_ids": made[:50],
@@ -201,7 +218,7 @@ def approve_ids(
 
 
 def _approve_batch(session: Session, user_id: int, batch: list[int], default_project: int | None,
-                   now: dt.datetime) -> list[int]:
+                   now: dt.datetime, column: str = "todo") -> list[int]:
     """One INSERT … SELECT of the batch's new cards, one UPDATE of its rows; the pending ids approved."""
     has_card = exists().where(Card.id == PendingTask.trackli_task_id)
     todo = (PendingTask.id.in_(batch), PendingTask.user_id == user_id,
@@ -209,12 +226,12 @@ def _approve_batch(session: Session, user_id: int, batch: list[int], default_pro
     approved = list(session.scalars(select(PendingTask.id).where(*todo).order_by(PendingTask.id)))
     if not approved:
         return []
-    base = board.next_position(session, user_id, "todo")
+    base = board.next_position(session, user_id, column)
     when = literal(now, Card.created_at.type)
     columns = {
         "owner_id": literal(user_id), "project_id": func.coalesce(PendingTask.project_id, literal(default_project, Integer)),
         "title": PendingTask.task_title, "description": func.coalesce(PendingTask.task_description, ""),
-        "status": literal("todo"),
+        "status": literal(column),
         "position": literal(base) + (func.row_number().over(order_by=PendingTask.id) - 1) * board.GAP,
         "due_date": PendingTask.due_date, "created_at": when, "updated_at": when, "source": literal("confluence"),
         "connection_id": PendingTask.connection_id, "confluence_task_id": PendingTask.confluence_task_id,
@@ -299,10 +316,15 @@ class RowState:
     status: PendingStatus
     gone_reason: str | None
     card_id: int | None
+    project_id: int | None = None
+    rule_id: int | None = None
+    rule_name: str | None = None
+    snoozed_until: dt.date | None = None
 
 
 def snapshot(session: Session, user_id: int, ids: Iterable[int]) -> list[RowState]:
-    return [RowState(r.id, r.status, r.gone_reason, r.trackli_task_id) for r in _owned(session, user_id, ids)]
+    return [RowState(r.id, r.status, r.gone_reason, r.trackli_task_id, r.project_id, r.rule_id, r.rule_name,
+                     r.snoozed_until) for r in _owned(session, user_id, ids)]
 
 
 @dataclass
@@ -320,9 +342,10 @@ class Undone:
         return text
 
 
-def put_back(session: Session, user_id: int, states: Iterable[RowState]) -> Undone:
-    """Undo a bulk approve, dismiss or restore: each row gets its status, reason and card back; a card
-    the action made is removed only while it has no history of its own (not moved, edited or sent)."""
+def put_back(session: Session, user_id: int, states: Iterable[RowState], column: str = "todo") -> Undone:
+    """Undo a bulk approve, dismiss, restore or rule: each row gets its status, reason, card, project,
+    rule and snooze back; a card the action made (in `column`) is removed only while it has no history
+    of its own (not moved, edited or sent)."""
     board.lock_board(session, user_id)
     states = list(states)
     rows = {r.id: r for r in _owned(session, user_id, [s.pending_id for s in states], lock=True)}
@@ -332,13 +355,15 @@ def put_back(session: Session, user_id: int, states: Iterable[RowState]) -> Undo
         made = row.trackli_task_id if row.trackli_task_id != state.card_id else None
         if made is not None:
             card = session.get(Card, made)
-            if card is not None and not _untouched(session, card, row):
+            if card is not None and not _untouched(session, card, row, column):
                 out.kept.append(row.id)
                 continue
             if card is not None:
                 session.delete(card)
                 out.cards_removed += 1
         row.status, row.gone_reason, row.trackli_task_id = state.status, state.gone_reason, state.card_id
+        row.project_id, row.rule_id, row.rule_name = state.project_id, state.rule_id, state.rule_name
+        row.snoozed_until = state.snoozed_until
         row.updated_at = utcnow()
         out.rows += 1
     session.flush()
@@ -348,10 +373,10 @@ def put_back(session: Session, user_id: int, states: Iterable[RowState]) -> Undo
     return out
 
 
-def _untouched(session: Session, card: Card, row: PendingTask) -> bool:
-    """Still the card approving `row` made: in To do, with the row's title, date and text, nothing sent."""
+def _untouched(session: Session, card: Card, row: PendingTask, column: str = "todo") -> bool:
+    """Still the card approving `row` made: in its column, with the row's title, date and text, nothing sent."""
     sent = session.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.task_id == card.id))
-    return (card.status == "todo" and not sent and card.title == row.task_title and card.due_date == row.due_date
+    return (card.status == column and not sent and card.title == row.task_title and card.due_date == row.due_date
             and card.description == (row.task_description or ""))
 
 

@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, changes, connections, names, outbox
+from trackli import audit, board, changes, connections, names, outbox, rules
 from trackli.atlassian.client import ConfluenceClient, Enrichment, chunks
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.atlassian.transport import RetryPolicy
@@ -66,6 +66,7 @@ class SyncResult:
     retries: int = 0  # requests repeated after a rate limit or a transient failure
     waited_s: float = 0.0  # time spent waiting for Retry-After and backoff
     near_limit: bool = False  # Atlassian's rate-limit headers said its quota is near (or spent)
+    routed: int = 0  # new tasks the person's triage rules routed
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("connection_id", "outcome", "kind", "new", "updated", "unchanged", "gone", "requests", "points",
@@ -296,6 +297,8 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[s
                 "user_id": conn.user_id, "connection_id": conn.id, "status": "pending", "edited_fields": [],
                 "task_description": "", "first_seen_at": now, "last_seen_at": now, "created_at": now, "updated_at": now,
             } for row in rows])
+        if todo.new:  # the person's triage rules route tasks as they first enter the queue
+            result.routed = rules.route_new(session, conn.user_id, conn.id, todo.new).get("routed", 0)
         plain = {"synchronize_session": False}  # no ORM objects of these rows are loaded
         by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}  # one executemany per set of changed columns
         for row_id, changed in todo.changed.items():

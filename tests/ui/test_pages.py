@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import oauth_connect, point_at
 from trackli import board, completion, connections, queue, sync
-from trackli.models import AtlassianConnection, Card
+from trackli.models import AtlassianConnection, Card, SyncRun
 from trackli.simulator import ME, ME_API_TOKEN
 
 APP = str(Path(__file__).resolve().parents[2] / "home.py")
@@ -475,6 +475,27 @@ def test_diagnostics_reconnect_needed_and_healthy(ctx, user_id, sim_env):
     connections.disconnect(ctx, user_id, conn)
     at = open_page("diagnostics")
     assert shown(at.error[0]).startswith("Reconnect needed")
+
+
+def test_diagnostics_says_when_and_why_the_schedule_is_stretched(ctx, user_id, sim_env):
+    from trackli import scheduler
+
+    point_at(ctx, sim_env)
+    conn = oauth_connect(ctx, user_id, sim_env)  # the pool counts OAuth traffic
+    sync.sync_connection(ctx, conn)
+    with ctx.session() as s:
+        spent = s.scalar(select(SyncRun.points))
+    ctx.settings = ctx.settings.with_(quota_points_per_hour=max(1, int(spent / 0.95)))
+    assert scheduler.cadence(ctx, 300).stretch == 4.0
+    at = open_page("diagnostics")
+    no_exceptions(at)
+    warning = shown(at.warning[0])
+    assert "4× less often than every 300 s" in warning and f"{spent:,} of the" in warning
+    assert any("Next scheduled sync" in shown(m) for m in at.markdown)
+    assert list(at.dataframe[-1].value["Kind"]) == ["full"]
+    at = open_page("audit")
+    assert "Scheduled syncs slowed (points quota)" in set(at.dataframe[0].value["What"])
+    assert conn
 
 
 def test_audit_page_filters_and_downloads(ctx, user_id, sim_env):

@@ -526,6 +526,19 @@ def build_app(state: SimState) -> Starlette:
         return JSONResponse(task.to_json(None) | {"title": task.text})
 
     async def admin_tasks(request: Request) -> Response:
+        if request.method == "POST":  # a task written upstream: on the given page, or beside the assignee's others
+            body = await request.json()
+            with state.lock:
+                container = state.content.get(str(body.get("container_id", "")))
+                if container is None:
+                    mine = sorted((t for t in state.tasks.values() if t.assigned_to == body.get("assigned_to")
+                                   and t.page_id), key=lambda t: int(t.id))
+                    container = state.content.get(mine[0].page_id) if mine else next(iter(state.content.values()), None)
+                if container is None:
+                    return JSONResponse({"error": "no page to put a task on"}, 400)
+                task = state.add_task(str(body.get("title") or "New task"), assigned_to=body.get("assigned_to"),
+                                      container=container)
+            return JSONResponse(task.to_json(None) | {"title": task.text})
         with state.lock:
             rows = [t.to_json(None) | {"title": t.text} for t in sorted(state.tasks.values(), key=lambda t: int(t.id))]
         return JSONResponse(rows)
@@ -564,7 +577,7 @@ def build_app(state: SimState) -> Starlette:
         Route("/wiki/spaces/{rest:path}", wiki_page),
         Route("/_admin/state", admin_state),
         Route("/_admin/config", admin_config, methods=["POST"]),
-        Route("/_admin/tasks", admin_tasks),
+        Route("/_admin/tasks", admin_tasks, methods=["GET", "POST"]),
         Route("/_admin/tasks/{task_id}", admin_task, methods=["GET", "POST", "DELETE"]),
         Route("/_admin/requests", admin_requests, methods=["GET", "POST"]),
         Route("/_admin/tokens/{action}", admin_tokens, methods=["POST"]),

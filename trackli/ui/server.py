@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
+
+from trackli import feed
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -24,3 +28,14 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 MIDDLEWARE = [Middleware(SecurityHeaders)]
+
+
+def _context() -> Any:
+    from trackli.config import load_settings
+    from trackli.ui.setup import context_for
+
+    return context_for(load_settings())
+
+
+# Served beside the pages by the dashboard's own server: the calendar feed (trackli.feed).
+ROUTES = [feed.route(_context)]

@@ -37,6 +37,8 @@ EVENT_LABELS = {
     "oauth.token_refresh_failed": "Token refresh failed", "oauth.token_refreshed": "Token refreshed",
     "queue.approved": "Approved", "queue.dismissed": "Dismissed", "queue.edited": "Edited in the queue",
     "queue.restored": "Restored", "queue.undone": "Undone",
+    "scheduler.cadence_stretched": "Scheduled syncs slowed (points quota)",
+    "scheduler.cadence_restored": "Scheduled syncs back to normal",
 }
 
 

@@ -1,0 +1,378 @@
+"""Triage rules: the queue sorts itself.
+
+A person keeps an ordered list of rules. A rule's conditions must all hold (space key, page title
+contains, title contains every word, created by an Atlassian account, has / has no due date, due within
+N days); its one action sets a project, approves into a column (with a project), dismisses, or snoozes
+for N days. Rules run on a task when it **first enters the queue** (`route_new`, called by the sync in
+its transaction), the first enabled matching rule wins, and a rule never touches a task the person has
+touched (edited, given a project, routed, back from a snooze). `preview(rule)` says what `apply(rule)`
+would do to the tasks waiting now, and `apply` does exactly that (`trackli.queue.put_back` undoes it).
+
+A task whose space or page the person can no longer see (Confluence did not return it) cannot be
+routed by a rule that names a space or a page title: such a rule does nothing to it and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, NamedTuple
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from trackli import audit, board, changes, queue, snooze
+from trackli.atlassian.client import chunks
+from trackli.errors import NotFound, ValidationError
+from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, utcnow
+from trackli.plan import PAGE_UNAVAILABLE
+
+HIDDEN = "nothing: this task's space or page is no longer visible to you in Confluence"
+COLUMN_NAMES = {"backlog": "Backlog", "todo": "To do", "in_progress": "In progress", "done": "Done"}
+MAX_RULES = 200
+
+
+class Candidate(NamedTuple):
+    """What a rule looks at in a queue row."""
+
+    id: int
+    confluence_task_id: str
+    task_title: str
+    due_date: dt.date | None
+    confluence_space_key: str | None
+    confluence_space_id: str | None
+    confluence_page_title: str | None
+    confluence_created_by: str | None
+
+
+CANDIDATE_COLUMNS = (PendingTask.id, PendingTask.confluence_task_id, PendingTask.task_title, PendingTask.due_date,
+                     PendingTask.confluence_space_key, PendingTask.confluence_space_id,
+                     PendingTask.confluence_page_title, PendingTask.confluence_created_by)
+
+
+def _text(value: Any, limit: int, what: str) -> str | None:
+    text = " ".join(str(value).split()) if value is not None else ""
+    if len(text) > limit:
+        raise ValidationError(f"{what} is longer than {limit} characters")
+    return text or None
+
+
+def _days(value: Any, what: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{what} must be a whole number of days") from None
+    if not 0 <= days <= 3650:
+        raise ValidationError(f"{what} must be from 0 to 3650 days")
+    return days
+
+
+def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space: Any = ..., title_has: Any = ...,
+          page_has: Any = ..., created_by: Any = ..., has_due: Any = ..., due_within: Any = ...,
+          project: Any = ..., approve_to: Any = ..., dismiss: Any = ..., snooze_days: Any = ...) -> None:
+    """Fill `rule` from the given fields (`...`: leave as it is), checked."""
+    if space is not ...:
+        rule.space_key = _text(space, 255, "the space key")
+    if title_has is not ...:
+        rule.title_has = _text(title_has, 200, "title contains")
+    if page_has is not ...:
+        rule.page_has = _text(page_has, 200, "page title contains")
+    if created_by is not ...:
+        rule.created_by = _text(created_by, 128, "created by")
+    if has_due is not ...:
+        if has_due not in (None, True, False):
+            raise ValidationError("has due date must be yes, no or either")
+        rule.has_due = has_due
+    if due_within is not ...:
+        rule.due_within_days = _days(due_within, "due within")
+    if rule.has_due is False and rule.due_within_days is not None:
+        raise ValidationError("a rule cannot ask for no due date and a due date within some days")
+    actions = [a for a in (dismiss not in (..., False, None) and "dismiss",
+                           snooze_days not in (..., None) and "snooze",
+                           approve_to not in (..., None) and "approve") if a]
+    if len(actions) > 1 or (actions and actions[0] != "approve" and project not in (..., None, "")):
+        raise ValidationError("a rule has one action: set a project (and maybe approve), dismiss, or snooze")
+    if actions or project is not ...:
+        action = actions[0] if actions else "project"
+        rule.action, rule.approve_to, rule.snooze_days = action, None, None
+        if action in ("project", "approve"):
+            if project in (..., None, "") and action == "project":
+                raise ValidationError("say what the rule does: a project (--project), --dismiss or --snooze-days")
+            rule.project_id = board.resolve_project(session, user_id, None if project is ... else project, create=True)
+        else:
+            rule.project_id = None
+        if action == "approve":
+            if approve_to not in CARD_STATUSES:
+                raise ValidationError(f"approve into one of {', '.join(CARD_STATUSES)}, not {approve_to!r}")
+            rule.approve_to = approve_to
+        if action == "snooze":
+            days = _days(snooze_days, "snooze for")
+            if not days:
+                raise ValidationError("snooze for at least one day")
+            rule.snooze_days = days
+    if not getattr(rule, "action", None):
+        raise ValidationError("say what the rule does: a project (--project), --dismiss or --snooze-days")
+    if name is not ...:
+        rule.name = _text(name, 100, "the name") or ""
+    if not rule.name:
+        rule.name = describe_conditions(rule)[:100]
+
+
+def add_rule(session: Session, user_id: int, **fields: Any) -> Rule:
+    """A new rule, last in the person's order."""
+    count = session.scalar(select(func.count()).select_from(Rule).where(Rule.owner_id == user_id)) or 0
+    if count >= MAX_RULES:
+        raise ValidationError(f"at most {MAX_RULES} rules")
+    last = session.scalar(select(func.max(Rule.position)).where(Rule.owner_id == user_id))
+    rule = Rule(owner_id=user_id, position=(last or 0) + 1, enabled=True, name="", created_at=utcnow())
+    fields.setdefault("name", None)
+    _spec(session, user_id, rule, **fields)
+    session.add(rule)
+    session.flush()
+    audit.record(session, user_id, "rules.added", {"rule_id": rule.id, "rule": as_dict(session, rule)}, provider="trackli")
+    return rule
+
+
+def get_rule(session: Session, user_id: int, rule_id: int) -> Rule:
+    rule = session.get(Rule, rule_id)
+    if rule is None or rule.owner_id != user_id:
+        raise NotFound(f"rule {rule_id} not found")
+    return rule
+
+
+def edit_rule(session: Session, user_id: int, rule_id: int, **fields: Any) -> Rule:
+    rule = get_rule(session, user_id, rule_id)
+    _spec(session, user_id, rule, **fields)
+    audit.record(session, user_id, "rules.edited", {"rule_id": rule.id, "rule": as_dict(session, rule)}, provider="trackli")
+    return rule
+
+
+def remove_rule(session: Session, user_id: int, rule_id: int) -> None:
+    rule = get_rule(session, user_id, rule_id)
+    audit.record(session, user_id, "rules.removed", {"rule_id": rule.id, "name": rule.name}, provider="trackli")
+    session.delete(rule)
+    session.flush()
+
+
+def set_enabled(session: Session, user_id: int, rule_id: int, enabled: bool) -> Rule:
+    rule = get_rule(session, user_id, rule_id)
+    rule.enabled = bool(enabled)
+    audit.record(session, user_id, "rules.enabled" if enabled else "rules.disabled", {"rule_id": rule.id},
+                 provider="trackli")
+    return rule
+
+
+def move_rule(session: Session, user_id: int, rule_id: int, up: bool) -> None:
+    """One place earlier (up) or later in the order."""
+    order = list_rules(session, user_id)
+    index = next(i for i, r in enumerate(order) if r.id == get_rule(session, user_id, rule_id).id)
+    other = index - 1 if up else index + 1
+    if 0 <= other < len(order):
+        order[index].position, order[other].position = order[other].position, order[index].position
+        session.flush()
+
+
+def list_rules(session: Session, user_id: int, *, enabled_only: bool = False) -> list[Rule]:
+    stmt = select(Rule).where(Rule.owner_id == user_id)
+    if enabled_only:
+        stmt = stmt.where(Rule.enabled.is_(True))
+    return list(session.scalars(stmt.order_by(Rule.position, Rule.id)))
+
+
+# ---- words ------------------------------------------------------------------------------------
+
+def describe_conditions(rule: Rule) -> str:
+    parts = []
+    if rule.space_key:
+        parts.append(f"space {rule.space_key}")
+    if rule.page_has:
+        parts.append(f"page title has “{rule.page_has}”")
+    if rule.title_has:
+        parts.append(f"title has “{rule.title_has}”")
+    if rule.created_by:
+        parts.append(f"created by {rule.created_by}")
+    if rule.has_due is True:
+        parts.append("has a due date")
+    elif rule.has_due is False:
+        parts.append("has no due date")
+    if rule.due_within_days is not None:
+        parts.append(f"due within {rule.due_within_days} days")
+    return ", ".join(parts) or "every new task"
+
+
+def describe_action(rule: Rule, project: str | None) -> str:
+    if rule.action == "dismiss":
+        return "dismiss"
+    if rule.action == "snooze":
+        return f"snooze for {rule.snooze_days} days"
+    named = f", project {project}" if project else ""
+    if rule.action == "approve":
+        return f"approve into {COLUMN_NAMES.get(rule.approve_to or '', rule.approve_to)}{named}"
+    return f"set project {project}" if project else "set no project"
+
+
+def _project_name(session: Session, rule: Rule) -> str | None:
+    return session.scalar(select(Project.name).where(Project.id == rule.project_id)) if rule.project_id else None
+
+
+def as_dict(session: Session, rule: Rule) -> dict[str, Any]:
+    project = _project_name(session, rule)
+    return {"id": rule.id, "position": rule.position, "name": rule.name, "enabled": rule.enabled,
+            "space": rule.space_key, "title_has": rule.title_has, "page_has": rule.page_has,
+            "created_by": rule.created_by, "has_due": rule.has_due, "due_within": rule.due_within_days,
+            "action": rule.action, "project": project, "approve_to": rule.approve_to, "snooze_days": rule.snooze_days,
+            "conditions": describe_conditions(rule), "does": describe_action(rule, project)}
+
+
+# ---- matching ---------------------------------------------------------------------------------
+
+Verdict = Literal["match", "hidden"] | None
+
+
+def check(rule: Rule, task: Candidate, today: dt.date) -> Verdict:
+    """Does `rule` route `task`? "hidden": it would, but the task's space or page is not visible."""
+    title = (task.task_title or "").casefold()
+    if rule.title_has and not all(word in title for word in rule.title_has.casefold().split()):
+        return None
+    if rule.created_by and task.confluence_created_by != rule.created_by:
+        return None
+    if rule.has_due is True and task.due_date is None or rule.has_due is False and task.due_date is not None:
+        return None
+    if rule.due_within_days is not None and (task.due_date is None
+                                             or task.due_date > today + dt.timedelta(days=rule.due_within_days)):
+        return None
+    space_hidden = task.confluence_space_id is not None and not task.confluence_space_key
+    page_hidden = task.confluence_page_title in (None, PAGE_UNAVAILABLE)
+    if (rule.space_key and space_hidden) or (rule.page_has and page_hidden):
+        return "hidden"
+    if rule.space_key and (task.confluence_space_key or "").casefold() != rule.space_key.casefold():
+        return None
+    if rule.page_has and rule.page_has.casefold() not in (task.confluence_page_title or "").casefold():
+        return None
+    return "match"
+
+
+def waiting(session: Session, user_id: int) -> list[Candidate]:
+    """Pending tasks no one has touched: not edited, no project, not routed, not back from a snooze."""
+    rows = session.execute(select(*CANDIDATE_COLUMNS, PendingTask.edited_fields).where(
+        PendingTask.user_id == user_id, PendingTask.status == "pending", PendingTask.project_id.is_(None),
+        PendingTask.rule_id.is_(None), PendingTask.returned_from_snooze_at.is_(None)).order_by(PendingTask.id))
+    return [Candidate(*r[:-1]) for r in rows if not r[-1]]
+
+
+@dataclass
+class Routed:
+    """What rules did (or, in a preview, would do) to a set of tasks."""
+
+    by_rule: dict[int, list[Candidate]] = field(default_factory=dict)
+    hidden: dict[int, list[Candidate]] = field(default_factory=dict)
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.by_rule.values())
+
+
+def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date) -> Routed:
+    """The first enabled matching rule for each task (a hidden match stops there too: it does nothing)."""
+    out = Routed()
+    active = [r for r in rules if r.enabled]
+    for task in tasks:
+        for rule in active:
+            verdict = check(rule, task, today)
+            if verdict == "match":
+                out.by_rule.setdefault(rule.id, []).append(task)
+                break
+            if verdict == "hidden":
+                out.hidden.setdefault(rule.id, []).append(task)
+                break
+    return out
+
+
+def preview(session: Session, user_id: int, rule_id: int, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """What `apply(rule_id)` would do to the tasks waiting now: one entry per task it routes (or says it
+    cannot), as {pending_id, confluence_task_id, title, action}."""
+    rule = get_rule(session, user_id, rule_id)
+    today = today or snooze.today_for(session, user_id)
+    action = describe_action(rule, _project_name(session, rule))
+    out = []
+    for task in waiting(session, user_id):
+        verdict = check(rule, task, today)
+        if verdict:
+            out.append({"pending_id": task.id, "confluence_task_id": task.confluence_task_id, "title": task.task_title,
+                        "action": action if verdict == "match" else HIDDEN})
+    return out
+
+
+def summary(entries: list[dict[str, Any]]) -> str:
+    """In words: "would approve into To do, project Platform: 12 tasks" (and how many it must leave alone)."""
+    acting = [e for e in entries if e["action"] != HIDDEN]
+    hidden = len(entries) - len(acting)
+    text = f"would {acting[0]['action']}: {len(acting)} task(s)" if acting else "would route none of the tasks waiting now"
+    if hidden:
+        text += f"; {hidden} more match but their space or page is no longer visible to you: left alone"
+    return text
+
+
+def apply(session: Session, user_id: int, rule_id: int, today: dt.date | None = None) -> tuple[list[int], list[queue.RowState]]:
+    """Apply one rule to the tasks waiting now, exactly as `preview` said; (routed ids, their states
+    before, for `queue.put_back`)."""
+    rule = get_rule(session, user_id, rule_id)
+    today = today or snooze.today_for(session, user_id)
+    matched = [t for t in waiting(session, user_id) if check(rule, t, today) == "match"]
+    before = queue.snapshot(session, user_id, [t.id for t in matched])
+    _carry_out(session, user_id, rule, matched, today, trigger="applied")
+    return [t.id for t in matched], before
+
+
+def route_new(session: Session, user_id: int, connection_id: int, task_ids: list[str],
+              today: dt.date | None = None) -> dict[str, int]:
+    """Run the person's enabled rules on tasks that just entered the queue (called by the sync, in its
+    transaction, after the new rows are written). Counts by outcome."""
+    rules = list_rules(session, user_id, enabled_only=True)
+    if not rules or not task_ids:
+        return {}
+    today = today or snooze.today_for(session, user_id)
+    tasks: list[Candidate] = []
+    for batch in chunks(task_ids, 1000):
+        tasks.extend(Candidate(*r) for r in session.execute(select(*CANDIDATE_COLUMNS).where(
+            PendingTask.connection_id == connection_id, PendingTask.confluence_task_id.in_(batch),
+            PendingTask.status == "pending", PendingTask.rule_id.is_(None))))
+    tasks.sort(key=lambda t: t.id)
+    routed = route(rules, tasks, today)
+    by_id = {r.id: r for r in rules}
+    for rule_id, matched in routed.by_rule.items():
+        _carry_out(session, user_id, by_id[rule_id], matched, today, trigger="new")
+    for rule_id, hidden in routed.hidden.items():
+        audit.record(session, user_id, "rules.skipped", {
+            "rule_id": rule_id, "rule": by_id[rule_id].name, "count": len(hidden),
+            "pending_ids": [t.id for t in hidden][:50], "why": HIDDEN}, provider="trackli")
+    return {"routed": routed.count(), "left_alone": sum(len(v) for v in routed.hidden.values())}
+
+
+def _carry_out(session: Session, user_id: int, rule: Rule, tasks: list[Candidate], today: dt.date, trigger: str) -> None:
+    ids = [t.id for t in tasks]
+    if not ids:
+        return
+    now = utcnow()
+    plain = {"synchronize_session": False}
+    marks: dict[str, Any] = {"rule_id": rule.id, "rule_name": rule.name, "updated_at": now}
+    if rule.action in ("project", "approve") and rule.project_id is not None:
+        marks["project_id"] = rule.project_id
+    if rule.action == "dismiss":
+        marks["status"] = "dismissed"
+    elif rule.action == "snooze":
+        marks |= {"status": "snoozed", "snoozed_until": today + dt.timedelta(days=rule.snooze_days or 1)}
+    for batch in chunks(ids, 1000):
+        session.execute(update(PendingTask).where(PendingTask.id.in_(batch)).values(**marks).execution_options(**plain))
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, PendingTask):
+            session.expire(obj)
+    card_ids: list[int] = []
+    if rule.action == "approve":
+        card_ids = queue.approve_ids(session, user_id, ids, column=rule.approve_to or "todo")
+    changes.touch(session, user_id, "queue", "board")
+    audit.record(session, user_id, "rules.routed", {
+        "rule_id": rule.id, "rule": rule.name, "trigger": trigger, "action": describe_action(rule, _project_name(session, rule)),
+        "count": len(ids), "pending_ids": ids[:50], "confluence_task_ids": [t.confluence_task_id for t in tasks][:50],
+        "card_ids": card_ids[:50]}, provider="trackli")
