@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from trackli import board, changes, completion, queue
+from trackli import board, changes, completion, queue, snooze
 from trackli.errors import TrackliError
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, triage, widgets
@@ -142,6 +142,12 @@ def details(card_id: int) -> None:
                      help="A mistaken approval: the task waits on Pending again"):
             if widgets.act(lambda: pc.run(queue.send_back, card_id))[0]:
                 done_with_card("Sent back to the queue")
+    if card.status != "done":
+        with st.popover("Snooze", icon=":material/snooze:", help="Off the board until a day; back on top then"):
+            until = triage.until_picker("card_snooze")
+            if st.button("Snooze", key="card_snooze_go", type="primary", disabled=until is None):
+                if widgets.act(lambda: pc.run(snooze.snooze_card, card_id, until))[0]:
+                    done_with_card(f"Snoozed until {until}")
     sure = a4.checkbox("Really delete", key="delete_sure")
     if a4.button("Delete", key="delete", icon=":material/delete:", disabled=not sure):
         if widgets.act(lambda: pc.run(board.delete_card, card_id))[0]:
@@ -258,6 +264,19 @@ def draw_board() -> None:
 
 
 draw_board()
+
+with ctx.session() as session:
+    sleeping = [s for s in snooze.snoozed(session, uid) if s.kind == "card"]
+if sleeping:
+    with st.expander(f"Snoozed ({len(sleeping)})", icon=":material/snooze:"):
+        for item in sleeping:
+            r1, r2 = st.columns([5, 1], vertical_alignment="center")
+            r1.markdown(f"{widgets.literal(item.title)} · back on {item.until:%a %d %b %Y} · "
+                        f"{STATUS_LABELS.get(item.column or '', '')}")
+            if r2.button("Back now", key=f"wake_{item.id}", icon=":material/alarm_on:"):
+                if widgets.act(lambda: pc.run(snooze.unsnooze_card, item.id))[0]:
+                    widgets.flash("Back on the board, on top")
+                    st.rerun()
 
 with ctx.session() as session:
     archived = board.list_cards(session, uid, where=board.CardFilter(archived=True), limit=201)

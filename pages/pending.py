@@ -17,8 +17,8 @@ widgets.flash()
 triage.sync_now(pc)  # runs in the background; this page stays usable and shows its progress
 triage.confirm_banner(pc)
 triage.undo_banner(pc)
-queue_tab, dismissed_tab, gone_tab = st.tabs(["Waiting", "Dismissed", "Gone from Confluence"], key="pending_tab",
-                                             on_change="rerun")
+queue_tab, snoozed_tab, dismissed_tab, gone_tab = st.tabs(
+    ["Waiting", "Snoozed", "Dismissed", "Gone from Confluence"], key="pending_tab", on_change="rerun")
 
 # -- the queue -------------------------------------------------------------------------------------
 @st.fragment
@@ -67,19 +67,23 @@ def queue_grid() -> None:
                 "page": [r.page_title or "" for r in rows],
                 "space": [r.space_name or r.space_key or "" for r in rows],
                 "site": [r.site or "" for r in rows],
+                "routed": ["Back from snooze" if r.returned_from_snooze else (f"Rule: {r.rule}" if r.rule else "")
+                           for r in rows],
                 "link": [r.url for r in rows],
             },
             index=pd.Index(ids, name="id"),
         )
         if not several_sites:  # one site: the column would say the same thing on every row
             fresh = fresh.drop(columns=["site"])
+        if not fresh["routed"].any():  # no rule routed any of these, none is back from a snooze
+            fresh = fresh.drop(columns=["routed"])
         frame = triage.grid_input(fresh, select_all)
 
         edited = st.data_editor(
             frame,
             key="queue",
             hide_index=True,
-            disabled=[c for c in ("page", "space", "site", "link") if c in frame.columns],
+            disabled=[c for c in ("page", "space", "site", "routed", "link") if c in frame.columns],
             column_config={
                 "select": st.column_config.CheckboxColumn("", width=40),
                 "title": st.column_config.TextColumn("Title", max_chars=500, required=True, width="medium"),
@@ -90,12 +94,14 @@ def queue_grid() -> None:
                 "page": st.column_config.TextColumn("Page", width="medium"),
                 "space": st.column_config.TextColumn("Space", width="small"),
                 "site": st.column_config.TextColumn("Site", width="small", help="The Atlassian site the task is on"),
+                "routed": st.column_config.TextColumn("Note", width="small",
+                                                      help="The rule that routed the task, or back from a snooze"),
                 "link": st.column_config.LinkColumn("Confluence", display_text="Open", width="small"),
             },
         )
         selected = [ids[i] for i, chosen in enumerate(edited["select"].tolist()) if chosen]
 
-        a, b, c, d = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+        a, b, c, d, e = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
         a.selectbox("Project for cards without one", project_names, index=None, key="default_project",
                     placeholder="(none) — or type a new project's name", accept_new_options=True)
 
@@ -105,12 +111,32 @@ def queue_grid() -> None:
             triage.bulk(pc, "approve", ids)
         if d.button(f"Dismiss selected ({len(selected)})", disabled=not selected, icon=":material/close:"):
             triage.bulk(pc, "dismiss", selected)
+        with e.popover(f"Snooze selected ({len(selected)})", icon=":material/snooze:", disabled=not selected):
+            until = triage.until_picker("queue_snooze")
+            if st.button("Snooze", key="queue_snooze_go", type="primary", disabled=until is None):
+                st.session_state["queue_snooze_until"] = until
+                triage.bulk(pc, "snooze", selected)
         st.caption("Edits to title, due date and project are saved as you make them; "
                    "a task you edited keeps your values when Confluence changes.")
 
 
 with queue_tab:
     queue_grid()
+
+# -- snoozed, dismissed and gone -------------------------------------------------------------------
+with snoozed_tab:
+    with ctx.session() as session:
+        sleeping = queue.list_pending(session, uid, "snoozed")
+    if not sleeping:
+        st.info("Nothing snoozed. A snoozed task leaves the queue and comes back on its day, at the top.")
+    else:
+        labels = {r.id: f"{r.title} (back on {r.snoozed_until:%a %d %b})" for r in sleeping}
+        chosen = st.multiselect("Bring back now", list(labels), format_func=lambda i: labels[i], key="wake_pick")
+        if st.button("Back to the queue", disabled=not chosen, icon=":material/alarm_on:"):
+            triage.bulk(pc, "unsnooze", chosen)
+        st.dataframe(pd.DataFrame({"title": [r.title for r in sleeping], "back on": [r.snoozed_until for r in sleeping],
+                                   "page": [r.page_title for r in sleeping], "rule": [r.rule or "" for r in sleeping]}),
+                     hide_index=True)
 
 # -- dismissed and gone ----------------------------------------------------------------------------
 with dismissed_tab:

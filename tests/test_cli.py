@@ -37,7 +37,7 @@ def test_projects_and_tasks_round_trip_as_json(ctx, capsys):
     assert row == {
         "id": card["id"], "title": "Write docs", "status": "todo", "project": "Ops", "due_date": "2026-12-24",
         "source": "manual", "confluence_task_id": None, "sync_state": "none", "sync_error": None, "url": None,
-        "note": "", "gone_reason": None, "archived": False,
+        "note": "", "gone_reason": None, "archived": False, "returned_from_snooze": False,
     }
     code, out, _ = run(capsys, "move", str(card["id"]), "done", "--json")
     assert code == 0 and json.loads(out)["status"] == "done"

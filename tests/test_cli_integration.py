@@ -22,7 +22,7 @@ def test_every_integration_verb_with_its_json_shape(ctx, sim, capsys):
     rows = j(capsys, "pending")
     assert len(rows) == 30
     assert set(rows[0]) == {"id", "confluence_task_id", "title", "due_date", "page_title", "space_key", "space_name",
-                            "url", "state", "project"}
+                            "url", "state", "project", "rule", "snoozed_until", "returned_from_snooze"}
     first, second, third = rows[0]["id"], rows[1]["id"], rows[2]["id"]
 
     j(capsys, "projects", "add", "Ops")

@@ -76,6 +76,10 @@ def current_url(ctx: Context, session: Session, user_id: int) -> str | None:
     return url_for(ctx, ctx.vault.decrypt(enc)) if enc else None
 
 
+def includes_pending(session: Session, user_id: int) -> bool:
+    return bool(session.scalar(select(User.feed_include_pending).where(User.id == user_id)))
+
+
 def _new_token(ctx: Context, user: User) -> str:
     token = secrets.token_urlsafe(32)
     user.feed_token_hash, user.feed_token_enc = _hash(token), ctx.vault.encrypt(token)

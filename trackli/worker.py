@@ -18,7 +18,7 @@ from typing import Callable
 import httpx
 from sqlalchemy.exc import OperationalError
 
-from trackli import audit, completion, scheduler, sync
+from trackli import audit, completion, scheduler, snooze, sync
 from trackli.context import Context
 from trackli.errors import TrackliError
 from trackli.models import utcnow
@@ -82,6 +82,8 @@ class Worker:
         except Exception as exc:
             log.exception("outbox drain")
             summary["errors"].append(f"outbox: unexpected error ({type(exc).__name__})")
+        with self.ctx.session() as session:
+            summary["snoozes_ended"] = snooze.wake(session)  # what was snoozed until today is back
         with self.ctx.session() as session:
             summary["audit_purged"] = audit.purge_older_than(session, self.ctx.settings.audit_retention_days)
         return summary

@@ -16,13 +16,13 @@ from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
 from trackli import __version__, memory
-from trackli.cli import admin, board, connections, demo, ops, queue
+from trackli.cli import admin, board, connections, demo, ops, queue, triage
 from trackli.cli.base import EXIT_OK, EXIT_REMOTE, EXIT_USER, Handler, Output, UsageError
 from trackli.config import ConfigError, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError, UserError
 
-GROUPS = (admin, board, queue, connections, ops, demo)
+GROUPS = (admin, board, queue, triage, connections, ops, demo)
 
 
 log = logging.getLogger("trackli.cli")

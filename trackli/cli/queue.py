@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from trackli import board, queue
+from trackli import board, queue, snooze
 from trackli.cli.base import EXIT_OK, Handler, Output, Verbs, acting_user, record_id, table
 from trackli.context import Context
 from trackli.errors import UserError
@@ -35,8 +35,11 @@ def register(verbs: Verbs) -> None:
 def cmd_pending(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
     with ctx.session() as session:
+        snooze.wake(session, user_id)  # a snooze whose day has come is over, worker or not
+    with ctx.session() as session:
         rows = [p.as_dict() for p in queue.list_pending(session, user_id, args.state)]
-    out.emit(rows, lambda r: table(r, ["id", "state", "title", "due_date", "space_key", "page_title", "project"]))
+    columns = ["id", "state", "title", "due_date", "space_key", "page_title", "project"]
+    out.emit(rows, lambda r: table(r, columns + (["snoozed_until"] if args.state == "snoozed" else ["rule"])))
     return EXIT_OK
 
 

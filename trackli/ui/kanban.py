@@ -38,6 +38,7 @@ def card_data(card: CardView, today: dt.date, show_site: bool) -> dict[str, Any]
         "sync": card.sync_state if card.source == "confluence" else "none",
         "sync_label": SYNC_LABELS.get(card.sync_state, "") if card.source == "confluence" else "",
         "gone": bool(card.gone_reason), "site": card.site if show_site else None,
+        "returned": card.returned_from_snooze,
     }
 
 

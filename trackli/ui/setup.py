@@ -15,7 +15,7 @@ import streamlit as st
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
-from trackli import changes, connections, memory, queue, users
+from trackli import changes, connections, memory, queue, snooze, users
 from trackli.config import Settings, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError
@@ -29,6 +29,8 @@ NAV = (
     ("home.py", "Home", ":material/home:"),
     ("pages/pending.py", "Pending", ":material/inbox:"),
     ("pages/board.py", "Board", ":material/view_kanban:"),
+    ("pages/rules.py", "Rules", ":material/rule:"),
+    ("pages/calendar.py", "Calendar", ":material/calendar_month:"),
     ("pages/connect.py", "Connect", ":material/link:"),
     ("pages/audit.py", "Audit log", ":material/history:"),
     ("pages/diagnostics.py", "Diagnostics", ":material/troubleshoot:"),
@@ -88,6 +90,9 @@ def page(title: str, icon: str = ":material/task_alt:", *, layout: Literal["cent
         with ctx.session() as session:
             user = users.ensure(session, email, name) if email else users.ensure_local(session)
             pc = PageContext(ctx, user.id, user.email, user.display_name)
+            snooze.remember_zone(session, user.id, st.context.timezone)  # snoozes return at the person's midnight
+        with ctx.session() as session:
+            snooze.wake(session, pc.user_id)  # a snooze whose day has come is over, worker or not
     except TrackliError as exc:  # settings, a foreign database
         _cannot_start(str(exc))
     except (DatabaseError, CommandError) as exc:  # unreachable, corrupt, or migrated by a newer Trackli

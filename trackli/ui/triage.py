@@ -11,7 +11,9 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from trackli import queue, sync
+import datetime as dt
+
+from trackli import queue, snooze, sync
 from trackli.ui import widgets
 from trackli.ui.setup import PageContext
 
@@ -66,8 +68,30 @@ def _restore(pc: PageContext, ids: list[int]) -> str:
     return f"{pc.run(queue.restore, ids)} task(s) back in the queue."
 
 
+def _snooze(pc: PageContext, ids: list[int]) -> str:
+    until = st.session_state.get("queue_snooze_until")
+    return f"{pc.run(snooze.snooze_pending, ids, until)} task(s) snoozed until {until}."
+
+
+def _unsnooze(pc: PageContext, ids: list[int]) -> str:
+    return f"{pc.run(snooze.unsnooze_pending, ids)} task(s) back in the queue."
+
+
 ACTIONS: dict[str, Callable[[PageContext, list[int]], str]] = {"approve": _approve, "dismiss": _dismiss,
-                                                                "restore": _restore}
+                                                                "restore": _restore, "snooze": _snooze,
+                                                                "unsnooze": _unsnooze}
+
+
+PRESETS = ("Tomorrow", "In 3 days", "Next Monday", "In 2 weeks", "Pick a day")
+
+
+def until_picker(key: str) -> dt.date | None:
+    """Until when to snooze: a preset or a day picked, in the person's own time zone."""
+    today = dt.datetime.now(widgets.zone()).date()
+    choice = st.selectbox("Back on", PRESETS, key=f"{key}_preset")
+    if choice == "Pick a day":
+        return st.date_input("Day", value=None, min_value=today + dt.timedelta(days=1), key=f"{key}_day")
+    return snooze.parse_until(choice, today)
 
 
 def bulk(pc: PageContext, kind: str, ids: list[int]) -> None:
@@ -80,6 +104,7 @@ def bulk(pc: PageContext, kind: str, ids: list[int]) -> None:
     ok, message = widgets.act(lambda: ACTIONS[kind](pc, ids), later=True)
     if ok:
         st.session_state["undo"] = (message, before, time.monotonic())
+        st.session_state["undo_column"] = "todo"
     st.rerun()
 
 
@@ -108,7 +133,8 @@ def undo_banner(pc: PageContext) -> None:
     left.success(message, icon=":material/check_circle:")
     if right.button("Undo", key="undo_button", icon=":material/undo:"):
         st.session_state.pop("undo", None)
-        widgets.act(lambda: pc.run(queue.put_back, before), done=lambda undone: undone.describe().capitalize() + ".",
+        column = st.session_state.get("undo_column", "todo")  # where the undone action put its cards
+        widgets.act(lambda: pc.run(queue.put_back, before, column), done=lambda undone: undone.describe().capitalize() + ".",
                     later=True)
         st.rerun()
 

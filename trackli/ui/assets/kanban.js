@@ -145,6 +145,7 @@ export default function (component) {
       meta.appendChild(due);
     }
     if (c.site) meta.appendChild(el("span", "tk-site", c.site));
+    if (c.returned) meta.appendChild(el("span", "tk-returned", "Back from snooze"));
     const st = el("span", `tk-state s-${c.gone ? "gone" : c.sync}`, c.gone ? "Gone from Confluence" : c.sync_label || "");
     meta.appendChild(st);
     card.appendChild(meta);

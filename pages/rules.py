@@ -1,0 +1,114 @@
+"""Rules: the queue sorts itself. Each new task meets your rules in order; the first that matches acts."""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from trackli import board, rules
+from trackli.models import CARD_STATUSES
+from trackli.ui import setup, triage, widgets
+from trackli.ui.widgets import STATUS_LABELS
+
+pc = setup.page("Rules", ":material/rule:")
+ctx, uid = pc.ctx, pc.user_id
+widgets.flash()
+triage.undo_banner(pc)
+
+st.caption("Rules run on a task when it first enters the queue, never on one you have touched. They are tried "
+           "in order; the first one that matches acts. Switch one off to skip it.")
+
+# -- your rules, in order --------------------------------------------------------------------------
+with ctx.session() as session:
+    mine = [rules.as_dict(session, r) for r in rules.list_rules(session, uid)]
+
+if not mine:
+    st.info("No rules yet. Add one below: for example, approve everything from a space into a project.",
+            icon=":material/rule:")
+for index, rule in enumerate(mine):
+    with st.container(border=True):
+        left, right = st.columns([4, 2], vertical_alignment="center")
+        left.markdown(f"**{index + 1}. {widgets.literal(rule['name'])}**  \n"
+                      f"When {widgets.literal(rule['conditions'])} → {widgets.literal(rule['does'])}")
+        on = right.toggle("On", value=rule["enabled"], key=f"rule_on_{rule['id']}")
+        if on != rule["enabled"]:
+            widgets.act(lambda: pc.run(rules.set_enabled, rule["id"], on), later=True)
+            st.rerun()
+        b1, b2, b3, b4, b5 = st.columns(5)
+        if b1.button("Up", key=f"rule_up_{rule['id']}", icon=":material/arrow_upward:", disabled=index == 0):
+            widgets.act(lambda: pc.run(rules.move_rule, rule["id"], True), later=True)
+            st.rerun()
+        if b2.button("Down", key=f"rule_down_{rule['id']}", icon=":material/arrow_downward:",
+                     disabled=index == len(mine) - 1):
+            widgets.act(lambda: pc.run(rules.move_rule, rule["id"], False), later=True)
+            st.rerun()
+        if b3.button("Preview", key=f"rule_preview_{rule['id']}", icon=":material/visibility:"):
+            st.session_state["rule_preview"] = rule["id"]
+        if b4.button("Apply to the waiting queue now", key=f"rule_apply_{rule['id']}", icon=":material/play_arrow:"):
+            ok, done = widgets.act(lambda: pc.run(rules.apply, rule["id"]), later=True)
+            if ok and done:
+                routed, before = done
+                st.session_state["undo"] = (f"Rule “{rule['name']}” routed {len(routed)} task(s).", before,
+                                            time.monotonic())
+                st.session_state["undo_column"] = rule["approve_to"] or "todo"
+            st.rerun()
+        if b5.button("Remove", key=f"rule_remove_{rule['id']}", icon=":material/delete:"):
+            widgets.act(lambda: pc.run(rules.remove_rule, rule["id"]), done="Rule removed", later=True)
+            st.rerun()
+        if st.session_state.get("rule_preview") == rule["id"]:
+            with ctx.session() as session:
+                entries = rules.preview(session, uid, rule["id"])
+            st.write(rules.summary(entries).capitalize())
+            if entries:
+                st.dataframe(pd.DataFrame(entries)[["title", "action"]], hide_index=True, width="stretch")
+
+# -- a new rule, previewed before it is saved ------------------------------------------------------
+st.subheader("Add a rule")
+with ctx.session() as session:
+    project_names = [p.name for p in board.list_projects(session, uid)]
+c1, c2, c3 = st.columns(3)
+space = c1.text_input("Space key", key="new_space", placeholder="e.g. ENG")
+title_has = c2.text_input("Title contains the words", key="new_title_has")
+page_has = c3.text_input("Page title contains", key="new_page_has")
+c4, c5, c6 = st.columns(3)
+has_due = c4.selectbox("Due date", ["Either", "Has one", "Has none"], key="new_has_due")
+due_within = c5.number_input("Due within (days)", min_value=0, max_value=3650, value=None, key="new_due_within")
+created_by = c6.text_input("Created by (Atlassian account id)", key="new_created_by")
+a1, a2, a3 = st.columns(3)
+does = a1.selectbox("Then", ["Set a project", "Approve into a column", "Dismiss", "Snooze"], key="new_does")
+fields: dict = {"space": space or None, "title_has": title_has or None, "page_has": page_has or None,
+                "created_by": created_by or None, "due_within": due_within,
+                "has_due": {"Either": None, "Has one": True, "Has none": False}[has_due]}
+if does in ("Set a project", "Approve into a column"):
+    fields["project"] = a2.selectbox("Project", project_names, index=None, key="new_project", accept_new_options=True,
+                                     placeholder="a project, or type a new one")
+if does == "Approve into a column":
+    fields["approve_to"] = a3.selectbox("Column", list(CARD_STATUSES), index=1, format_func=STATUS_LABELS.get,
+                                        key="new_column")
+elif does == "Dismiss":
+    fields["dismiss"] = True
+elif does == "Snooze":
+    fields["snooze_days"] = a2.number_input("For (days)", min_value=1, max_value=3650, value=3, key="new_snooze_days")
+name = st.text_input("Name (optional)", key="new_name", placeholder="its conditions, in words")
+
+
+def draft_preview(session, user_id):
+    """What the rule would do now, computed inside a transaction that is then rolled back."""
+    rule = rules.add_rule(session, user_id, name=name or None, **fields)
+    entries = rules.preview(session, user_id, rule.id)
+    session.rollback()
+    return entries
+
+
+p1, p2 = st.columns(2)
+if p1.button("Preview", key="new_preview", icon=":material/visibility:"):
+    ok, entries = widgets.act(lambda: pc.run(draft_preview))
+    if ok and entries is not None:
+        st.write(rules.summary(entries).capitalize())
+        if entries:
+            st.dataframe(pd.DataFrame(entries)[["title", "action"]], hide_index=True, width="stretch")
+if p2.button("Save rule", key="new_save", type="primary", icon=":material/save:"):
+    ok, _ = widgets.act(lambda: pc.run(rules.add_rule, name=name or None, **fields), done="Rule saved: it runs on "
+                        "new tasks from the next sync. Apply it to the waiting queue above if you want.", later=True)
+    if ok:
+        st.rerun()
