@@ -108,7 +108,8 @@ if p1.button("Preview", key="new_preview", icon=":material/visibility:"):
         if entries:
             st.dataframe(pd.DataFrame(entries)[["title", "action"]], hide_index=True, width="stretch")
 if p2.button("Save rule", key="new_save", type="primary", icon=":material/save:"):
-    ok, _ = widgets.act(lambda: pc.run(rules.add_rule, name=name or None, **fields), done="Rule saved: it runs on "
-                        "new tasks from the next sync. Apply it to the waiting queue above if you want.", later=True)
+    ok, _ = widgets.act(lambda: pc.run(rules.add_rule, name=name or None, **fields))  # a refusal shows here
     if ok:
+        widgets.flash("Rule saved: it runs on new tasks from the next sync. Apply it to the waiting queue above "
+                      "if you want.")
         st.rerun()

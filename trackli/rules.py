@@ -99,7 +99,7 @@ def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space:
         rule.action, rule.approve_to, rule.snooze_days = action, None, None
         if action in ("project", "approve"):
             if project in (..., None, "") and action == "project":
-                raise ValidationError("say what the rule does: a project (--project), --dismiss or --snooze-days")
+                raise ValidationError("say what the rule does: set a project (and maybe approve), dismiss or snooze")
             rule.project_id = board.resolve_project(session, user_id, None if project is ... else project, create=True)
         else:
             rule.project_id = None
@@ -113,7 +113,7 @@ def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space:
                 raise ValidationError("snooze for at least one day")
             rule.snooze_days = days
     if not getattr(rule, "action", None):
-        raise ValidationError("say what the rule does: a project (--project), --dismiss or --snooze-days")
+        raise ValidationError("say what the rule does: set a project (and maybe approve), dismiss or snooze")
     if name is not ...:
         rule.name = _text(name, 100, "the name") or ""
     if not rule.name:
