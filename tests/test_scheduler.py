@@ -137,7 +137,7 @@ def test_the_scheduler_stretches_the_cadence_when_the_simulators_pool_runs_low(s
     worker = Worker(sim_ctx, every=300, retry=_one_try())
     third = worker.cycle()
     assert third["synced"][0]["outcome"] == "failed" and "rate-limiting" in third["synced"][0]["error"]
-    assert sim.state.counters["points_429"] == 1
+    assert 1 <= sim.state.counters["points_429"] <= 2  # its two questions, asked once each: no hammering
     with sim_ctx.session() as s:
         assert s.get(AtlassianConnection, connection).sync_failures == 1
     assert worker.cycle()["stretch"] == 8

@@ -8,6 +8,7 @@ import sys
 import time
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from trackli import connections
@@ -100,13 +101,15 @@ def test_demo_starts_a_connected_dashboard_and_a_restart_reuses_its_connection_a
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
-    sim_port = free_port()
-    proc = start_demo(demo_env, free_port(), sim_port)
+    sim_port, port = free_port(), free_port()
+    proc = start_demo(demo_env, port, sim_port)
     try:
         assert httpx.get(f"http://127.0.0.1:{sim_port}/_admin/state").json()["tasks"] >= 12
         assert cli("sync")[0]["new"] == 12  # --demo: the CLI finds the demo's data by itself
     finally:
         stop(proc)
+    with pytest.raises(httpx.HTTPError):  # stopped with SIGTERM: its dashboard went with it
+        httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
     proc = start_demo(demo_env, free_port(), free_port())  # again, on other ports, with the same data dir
     try:
         [conn] = cli("connections")

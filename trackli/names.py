@@ -70,11 +70,12 @@ def _upsert(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for batch in chunks(rows, 500):
-        stmt = insert(ContentName).values(batch)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=[ContentName.connection_id, ContentName.kind, ContentName.content_id],
-            set_={c: stmt.excluded[c] for c in (*COMPARED, "refreshed_at")}))
+    stmt = insert(ContentName)
+    stmt = stmt.on_conflict_do_update(  # one statement, compiled once, sent in batches (executemany)
+        index_elements=[ContentName.connection_id, ContentName.kind, ContentName.content_id],
+        set_={c: stmt.excluded[c] for c in (*COMPARED, "refreshed_at")})
+    for batch in chunks(rows, 1000):
+        session.execute(stmt, batch)
 
 
 def known(session: Session, connection_id: int, wanted: dict[str, Iterable[str]]) -> Enrichment:

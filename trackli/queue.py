@@ -177,7 +177,7 @@ def approve(
 
 def approve_ids(
     session: Session, user_id: int, ids: Iterable[int] = (), *, all_pending: bool = False, project: Any = None,
-    column: str = "todo",
+    column: str = "todo", known_pending: bool = False,
 ) -> list[int]:
     """`approve`, as set-based statements (INSERT … SELECT the cards, UPDATE the rows), returning card ids:
     approving 50,000 tasks costs a few statements per thousand, not an object and a round trip each."""
@@ -187,6 +187,8 @@ def approve_ids(
     if all_pending:
         chosen = list(session.scalars(select(PendingTask.id).where(
             PendingTask.user_id == user_id, PendingTask.status == "pending").order_by(PendingTask.id)))
+    elif known_pending:  # the caller read them as the person's pending rows in this transaction (rules)
+        chosen = sorted({int(i) for i in ids})
     else:
         chosen = sorted({int(i) for i in ids})
         refused = [r.id for r in _owned(session, user_id, chosen) if r.status in ("dismissed", "gone", "snoozed")]

@@ -3,7 +3,7 @@
 A person keeps an ordered list of rules. A rule's conditions must all hold (space key, page title
 contains, title contains every word, created by an Atlassian account, has / has no due date, due within
 N days); its one action sets a project, approves into a column (with a project), dismisses, or snoozes
-for N days. Rules run on a task when it **first enters the queue** (`route_new`, called by the sync in
+for N days. Rules run on a task when it **first enters the queue** (`route_incoming`, called by the sync in
 its transaction), the first enabled matching rule wins, and a rule never touches a task the person has
 touched (edited, given a project, routed, back from a snooze). `preview(rule)` says what `apply(rule)`
 would do to the tasks waiting now, and `apply` does exactly that (`trackli.queue.put_back` undoes it).
@@ -15,6 +15,7 @@ routed by a rule that names a space or a page title: such a rule does nothing to
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, NamedTuple
 
@@ -233,25 +234,9 @@ Verdict = Literal["match", "hidden"] | None
 
 def check(rule: Rule, task: Candidate, today: dt.date) -> Verdict:
     """Does `rule` route `task`? "hidden": it would, but the task's space or page is not visible."""
-    title = (task.task_title or "").casefold()
-    if rule.title_has and not all(word in title for word in rule.title_has.casefold().split()):
-        return None
-    if rule.created_by and task.confluence_created_by != rule.created_by:
-        return None
-    if rule.has_due is True and task.due_date is None or rule.has_due is False and task.due_date is not None:
-        return None
-    if rule.due_within_days is not None and (task.due_date is None
-                                             or task.due_date > today + dt.timedelta(days=rule.due_within_days)):
-        return None
-    space_hidden = task.confluence_space_id is not None and not task.confluence_space_key
-    page_hidden = task.confluence_page_title in (None, PAGE_UNAVAILABLE)
-    if (rule.space_key and space_hidden) or (rule.page_has and page_hidden):
-        return "hidden"
-    if rule.space_key and (task.confluence_space_key or "").casefold() != rule.space_key.casefold():
-        return None
-    if rule.page_has and rule.page_has.casefold() not in (task.confluence_page_title or "").casefold():
-        return None
-    return "match"
+    latest = today + dt.timedelta(days=rule.due_within_days) if rule.due_within_days is not None else None
+    return _verdict(rule, words_of(rule.title_has), (rule.page_has or "").casefold(),
+                    (rule.space_key or "").casefold(), latest, _seen(task))
 
 
 def waiting(session: Session, user_id: int) -> list[Candidate]:
@@ -273,19 +258,100 @@ class Routed:
         return sum(len(v) for v in self.by_rule.values())
 
 
+WORD = re.compile(r"\w+")
+
+
+def words_of(text: str | None) -> list[str]:
+    """The words of a text, lowered: a rule's "title contains the words" asks that each of its words
+    begins a word of the title ("review" finds "Review" and "reviews", not "preview")."""
+    return WORD.findall((text or "").casefold())
+
+
+class _Seen(NamedTuple):
+    """A task's fields as rules compare them, lowered once."""
+
+    task: Candidate
+    title: frozenset[str]
+    page: str
+    space: str
+    space_hidden: bool
+    page_hidden: bool
+
+
+def _seen(task: Candidate) -> _Seen:
+    return _Seen(task, frozenset(words_of(task.task_title)), (task.confluence_page_title or "").casefold(),
+                 (task.confluence_space_key or "").casefold(),
+                 task.confluence_space_id is not None and not task.confluence_space_key,
+                 task.confluence_page_title in (None, PAGE_UNAVAILABLE))
+
+
+def _verdict(rule: Rule, words: list[str], page_has: str, space: str, latest: dt.date | None, seen: _Seen) -> Verdict:
+    """`check`, on fields lowered once: the sync runs every rule over every new task."""
+    task = seen.task
+    if words and not all(any(w.startswith(word) for w in seen.title) for word in words):
+        return None
+    if rule.created_by and task.confluence_created_by != rule.created_by:
+        return None
+    if rule.has_due is not None and (task.due_date is not None) != rule.has_due:
+        return None
+    if latest is not None and (task.due_date is None or task.due_date > latest):
+        return None
+    if (space and seen.space_hidden) or (page_has and seen.page_hidden):
+        return "hidden"
+    if space and seen.space != space:
+        return None
+    if page_has and page_has not in seen.page:
+        return None
+    return "match"
+
+
 def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date) -> Routed:
-    """The first enabled matching rule for each task (a hidden match stops there too: it does nothing)."""
+    """The first enabled matching rule for each task (a hidden match stops there too: it does nothing).
+
+    Rule by rule, in order, over the tasks no earlier rule took: a rule naming a space (or a creator)
+    looks only at that space's (or creator's) tasks, found in an index built once."""
     out = Routed()
-    active = [r for r in rules if r.enabled]
-    for task in tasks:
-        for rule in active:
-            verdict = check(rule, task, today)
-            if verdict == "match":
-                out.by_rule.setdefault(rule.id, []).append(task)
-                break
-            if verdict == "hidden":
-                out.hidden.setdefault(rule.id, []).append(task)
-                break
+    left: dict[int, _Seen] = {t.id: _seen(t) for t in tasks}
+    by_space: dict[str, list[int]] = {}
+    by_creator: dict[str | None, list[int]] = {}
+    for seen in left.values():
+        by_space.setdefault(seen.space, []).append(seen.task.id)
+        by_creator.setdefault(seen.task.confluence_created_by, []).append(seen.task.id)
+    by_page: dict[str, list[int]] = {}
+    for seen in left.values():
+        by_page.setdefault(seen.page, []).append(seen.task.id)
+    by_word: dict[str, list[int]] = {}
+    for seen in left.values():
+        for word in seen.title:
+            by_word.setdefault(word, []).append(seen.task.id)
+    hidden_space = [i for i, seen in left.items() if seen.space_hidden]
+    hidden_page = [i for i, seen in left.items() if seen.page_hidden]
+    for rule in (r for r in rules if r.enabled):
+        if not left:
+            break
+        words = words_of(rule.title_has)
+        page_has, space = (rule.page_has or "").casefold(), (rule.space_key or "").casefold()
+        latest = today + dt.timedelta(days=rule.due_within_days) if rule.due_within_days is not None else None
+        if space:
+            ids: Iterable[int] = sorted(by_space.get(space, []) + hidden_space)
+        elif rule.created_by:
+            ids = by_creator.get(rule.created_by, [])
+        elif page_has:  # a page title is compared once, not once per task on the page
+            ids = sorted([i for page, on_page in by_page.items() if page_has in page for i in on_page] + hidden_page)
+        elif words:  # the titles holding a word that begins with the rule's first word, from the index
+            ids = sorted({i for word, having in by_word.items() if word.startswith(words[0]) for i in having})
+        else:
+            ids = list(left)
+        for task_id in ids:
+            seen = left.get(task_id)
+            if seen is None:
+                continue
+            verdict = _verdict(rule, words, page_has, space, latest, seen)
+            if verdict:
+                (out.by_rule if verdict == "match" else out.hidden).setdefault(rule.id, []).append(seen.task)
+                del left[task_id]
+    for found in (*out.by_rule.values(), *out.hidden.values()):
+        found.sort(key=lambda t: t.id)
     return out
 
 
@@ -325,44 +391,80 @@ def apply(session: Session, user_id: int, rule_id: int, today: dt.date | None = 
     return [t.id for t in matched], before
 
 
-def route_new(session: Session, user_id: int, connection_id: int, task_ids: list[str],
-              today: dt.date | None = None) -> dict[str, int]:
-    """Run the person's enabled rules on tasks that just entered the queue (called by the sync, in its
-    transaction, after the new rows are written). Counts by outcome."""
-    rules = list_rules(session, user_id, enabled_only=True)
-    if not rules or not task_ids:
-        return {}
-    today = today or snooze.today_for(session, user_id)
-    tasks: list[Candidate] = []
-    for batch in chunks(task_ids, 1000):
-        tasks.extend(Candidate(*r) for r in session.execute(select(*CANDIDATE_COLUMNS).where(
-            PendingTask.connection_id == connection_id, PendingTask.confluence_task_id.in_(batch),
-            PendingTask.status == "pending", PendingTask.rule_id.is_(None))))
-    tasks.sort(key=lambda t: t.id)
-    routed = route(rules, tasks, today)
-    by_id = {r.id: r for r in rules}
-    for rule_id, matched in routed.by_rule.items():
-        _carry_out(session, user_id, by_id[rule_id], matched, today, trigger="new")
-    for rule_id, hidden in routed.hidden.items():
-        audit.record(session, user_id, "rules.skipped", {
-            "rule_id": rule_id, "rule": by_id[rule_id].name, "count": len(hidden),
-            "pending_ids": [t.id for t in hidden][:50], "why": HIDDEN}, provider="trackli")
-    return {"routed": routed.count(), "left_alone": sum(len(v) for v in routed.hidden.values())}
+@dataclass
+class Incoming:
+    """What the person's rules decided for tasks about to enter the queue (the sync writes the rows
+    with these marks, so a routed row never sits unrouted; approvals follow once the rows exist)."""
+
+    rules: dict[int, Rule] = field(default_factory=dict)
+    routed: Routed = field(default_factory=Routed)
+    marks: dict[str, dict[str, Any]] = field(default_factory=dict)  # confluence task id -> queue columns
+
+    @property
+    def count(self) -> int:
+        return self.routed.count()
 
 
-def _carry_out(session: Session, user_id: int, rule: Rule, tasks: list[Candidate], today: dt.date, trigger: str) -> None:
-    ids = [t.id for t in tasks]
-    if not ids:
-        return
-    now = utcnow()
-    plain = {"synchronize_session": False}
-    marks: dict[str, Any] = {"rule_id": rule.id, "rule_name": rule.name, "updated_at": now}
+def marks_for(rule: Rule, today: dt.date) -> dict[str, Any]:
+    """The queue columns a rule's action sets (an approval's card comes after)."""
+    marks: dict[str, Any] = {"rule_id": rule.id, "rule_name": rule.name}
     if rule.action in ("project", "approve") and rule.project_id is not None:
         marks["project_id"] = rule.project_id
     if rule.action == "dismiss":
         marks["status"] = "dismissed"
     elif rule.action == "snooze":
         marks |= {"status": "snoozed", "snoozed_until": today + dt.timedelta(days=rule.snooze_days or 1)}
+    return marks
+
+
+def route_incoming(session: Session, user_id: int, tasks: dict[str, dict[str, Any]],
+                   today: dt.date | None = None) -> Incoming:
+    """Run the person's enabled rules over tasks entering the queue (task id -> their queue columns)."""
+    out = Incoming()
+    enabled = list_rules(session, user_id, enabled_only=True)
+    if not enabled or not tasks:
+        return out
+    today = today or snooze.today_for(session, user_id)
+    out.rules = {r.id: r for r in enabled}
+    candidates = [Candidate(n, task_id, f.get("task_title") or "", f.get("due_date"), f.get("confluence_space_key"),
+                            f.get("confluence_space_id"), f.get("confluence_page_title"), f.get("confluence_created_by"))
+                  for n, (task_id, f) in enumerate(tasks.items())]
+    out.routed = route(enabled, candidates, today)
+    for rule_id, matched in out.routed.by_rule.items():
+        marks = marks_for(out.rules[rule_id], today)
+        for task in matched:
+            out.marks[task.confluence_task_id] = marks
+    return out
+
+
+def finish_incoming(session: Session, user_id: int, connection_id: int, incoming: Incoming) -> None:
+    """After the routed rows are written: approvals made into cards, and each rule's work audited."""
+    for rule_id, matched in incoming.routed.by_rule.items():
+        rule = incoming.rules[rule_id]
+        task_ids = [t.confluence_task_id for t in matched]
+        pending_ids: list[int] = []
+        for batch in chunks(task_ids, 1000):
+            pending_ids.extend(session.scalars(select(PendingTask.id).where(
+                PendingTask.connection_id == connection_id, PendingTask.confluence_task_id.in_(batch))))
+        card_ids = queue.approve_ids(session, user_id, pending_ids, column=rule.approve_to or "todo",
+                                     known_pending=True) if rule.action == "approve" else []
+        audit.record(session, user_id, "rules.routed", {
+            "rule_id": rule.id, "rule": rule.name, "trigger": "new",
+            "action": describe_action(rule, _project_name(session, rule)), "count": len(task_ids),
+            "pending_ids": sorted(pending_ids)[:50], "confluence_task_ids": task_ids[:50], "card_ids": card_ids[:50],
+        }, provider="trackli")
+    for rule_id, hidden in incoming.routed.hidden.items():
+        audit.record(session, user_id, "rules.skipped", {
+            "rule_id": rule_id, "rule": incoming.rules[rule_id].name, "count": len(hidden),
+            "confluence_task_ids": [t.confluence_task_id for t in hidden][:50], "why": HIDDEN}, provider="trackli")
+
+
+def _carry_out(session: Session, user_id: int, rule: Rule, tasks: list[Candidate], today: dt.date, trigger: str) -> None:
+    ids = [t.id for t in tasks]
+    if not ids:
+        return
+    plain = {"synchronize_session": False}
+    marks = marks_for(rule, today) | {"updated_at": utcnow()}
     for batch in chunks(ids, 1000):
         session.execute(update(PendingTask).where(PendingTask.id.in_(batch)).values(**marks).execution_options(**plain))
     for obj in list(session.identity_map.values()):
@@ -370,7 +472,7 @@ def _carry_out(session: Session, user_id: int, rule: Rule, tasks: list[Candidate
             session.expire(obj)
     card_ids: list[int] = []
     if rule.action == "approve":
-        card_ids = queue.approve_ids(session, user_id, ids, column=rule.approve_to or "todo")
+        card_ids = queue.approve_ids(session, user_id, ids, column=rule.approve_to or "todo", known_pending=True)
     changes.touch(session, user_id, "queue", "board")
     audit.record(session, user_id, "rules.routed", {
         "rule_id": rule.id, "rule": rule.name, "trigger": trigger, "action": describe_action(rule, _project_name(session, rule)),

@@ -208,15 +208,27 @@ def _fetch_changes(ctx: Context, client: ConfluenceClient, conn: AtlassianConnec
     tasks completed since then, and names for them (cached ones from the database, only the others
     looked up). Returns (fetched, completed ids, every name needed, the names looked up now)."""
     since, account = conn.watermark_ms, conn.account_id or ""
-    fetched: dict[str, FetchedTask] = {}
-    shared: dict = {}
-    for page in client.iter_task_pages(assigned_to=account, created_from_ms=since):
-        fetched.update((t.id, FetchedTask.of(t, shared)) for t in page if t.id)
-        result.pages_fetched += 1
-    completed: set[str] = set()
-    for page in client.iter_task_pages(assigned_to=account, status="complete", body_format=None, completed_from_ms=since):
-        completed.update(t.id for t in page if t.id and t.status == "complete")
-        result.pages_fetched += 1
+
+    def created() -> dict[str, FetchedTask]:
+        found: dict[str, FetchedTask] = {}
+        shared: dict = {}
+        for page in client.iter_task_pages(assigned_to=account, created_from_ms=since):
+            found.update((t.id, FetchedTask.of(t, shared)) for t in page if t.id)
+            result.pages_fetched += 1
+        return found
+
+    def completions() -> set[str]:
+        done: set[str] = set()
+        for page in client.iter_task_pages(assigned_to=account, status="complete", body_format=None,
+                                           completed_from_ms=since):
+            done.update(t.id for t in page if t.id and t.status == "complete")
+            result.pages_fetched += 1
+        return done
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll") as pool:  # the two questions overlap
+        asked = pool.submit(completions)
+        fetched = created()
+        completed = asked.result()
     wanted = {"pages": {t.page_id for t in fetched.values() if t.page_id},
               "blogposts": {t.blogpost_id for t in fetched.values() if t.blogpost_id},
               "spaces": {t.space_id for t in fetched.values() if t.space_id}}
@@ -292,13 +304,18 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[s
         if todo.touches_anything or todo.remote_incomplete:  # bulk statements: say so for the open tabs
             changes.touch(session, conn.user_id, "queue", "board")
 
+        # The person's triage rules route tasks as they first enter the queue: the rows are written routed.
+        incoming = rules.route_incoming(session, conn.user_id, {t: fetched[t] for t in todo.new}) if todo.new \
+            else rules.Incoming()
+        unrouted = {"status": "pending", "project_id": None, "rule_id": None, "rule_name": None, "snoozed_until": None}
         for rows in new_rows(todo, fetched, 2000):
             bulk_insert(session, PendingTask.__table__, [row | {
-                "user_id": conn.user_id, "connection_id": conn.id, "status": "pending", "edited_fields": [],
+                "user_id": conn.user_id, "connection_id": conn.id, "edited_fields": [],
                 "task_description": "", "first_seen_at": now, "last_seen_at": now, "created_at": now, "updated_at": now,
-            } for row in rows])
-        if todo.new:  # the person's triage rules route tasks as they first enter the queue
-            result.routed = rules.route_new(session, conn.user_id, conn.id, todo.new).get("routed", 0)
+            } | unrouted | incoming.marks.get(row["confluence_task_id"], {}) for row in rows])
+        if incoming.rules:
+            rules.finish_incoming(session, conn.user_id, conn.id, incoming)
+            result.routed = incoming.count
         plain = {"synchronize_session": False}  # no ORM objects of these rows are loaded
         by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}  # one executemany per set of changed columns
         for row_id, changed in todo.changed.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +83,17 @@ def cmd_demo(ctx: Context, args: argparse.Namespace, out: Output) -> int:
               f"TRACKLI_DATABASE_URL={env['TRACKLI_DATABASE_URL']} trackli pending)", file=sys.stderr)
         command_line = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
                         "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        dashboard = subprocess.Popen(command_line, env={**os.environ, **env}, cwd=str(app.parent))
+        # Stopped (SIGTERM from a service manager, Ctrl-C): the dashboard stops with it, never left behind.
+        signal.signal(signal.SIGTERM, lambda *_: dashboard.terminate())
         try:
-            return subprocess.call(command_line, env={**os.environ, **env}, cwd=str(app.parent))
+            return dashboard.wait()
         except KeyboardInterrupt:
             return EXIT_OK
+        finally:
+            if dashboard.poll() is None:
+                dashboard.terminate()
+                try:
+                    dashboard.wait(15)
+                except subprocess.TimeoutExpired:
+                    dashboard.kill()
