@@ -150,3 +150,34 @@ def test_conditions_each_narrow_the_match():
                    dict(confluence_created_by="acc-2")):
         assert rules.check(rule, task._replace(**change), TODAY) is None, change
     assert rules.check(rule, task._replace(confluence_space_key=None), TODAY) == "hidden"
+    # "contains the words": each of the rule's words begins a word of the title, in any case
+    words = rules.Rule(title_has="review budget", action="dismiss", enabled=True)
+    for title, expected in (("Reviews of the BUDGETS", "match"), ("Preview the budget", None), ("Review it", None)):
+        assert rules.check(words, task._replace(task_title=title), TODAY) == expected, title
+
+
+def test_routing_many_tasks_gives_what_checking_each_gives():
+    """The sync's indexed routing (`route`) and the one-task check (`check`, used by preview) agree."""
+    import random
+
+    rng = random.Random(5)
+    pool = [rules.Rule(id=n, enabled=n % 7 != 3, action="dismiss", space_key=rng.choice([None, "ENG", "OPS"]),
+                       title_has=rng.choice([None, "rev", "budget plan", "q3"]), page_has=rng.choice([None, "plan", "x"]),
+                       has_due=rng.choice([None, True, False]), due_within_days=rng.choice([None, 3, 30]),
+                       created_by=rng.choice([None, None, "acc-1"])) for n in range(40)]
+    pool = [r for r in pool if not (r.has_due is False and r.due_within_days is not None)]
+    tasks = [rules.Candidate(i, str(i), rng.choice(["Review the Q3 budget plan", "Plan ahead", "Revise", "q3"]),
+                             rng.choice([None, TODAY, TODAY + dt.timedelta(days=10)]), rng.choice(["ENG", "OPS", None]),
+                             rng.choice(["1", "2"]), rng.choice(["Annual plan", "Notes", None, "page unavailable"]),
+                             rng.choice(["acc-1", "acc-2"])) for i in range(400)]
+    routed = rules.route(pool, tasks, TODAY)
+    got = {t.id: (rule_id, "match") for rule_id, ts in routed.by_rule.items() for t in ts}
+    got |= {t.id: (rule_id, "hidden") for rule_id, ts in routed.hidden.items() for t in ts}
+    expected = {}
+    for task in tasks:
+        for rule in pool:
+            verdict = rule.enabled and rules.check(rule, task, TODAY)
+            if verdict:
+                expected[task.id] = (rule.id, verdict)
+                break
+    assert got == expected and len(got) > 100

@@ -72,8 +72,8 @@ def turn_off(session: Session, user_id: int) -> None:
 
 
 def current_url(ctx: Context, session: Session, user_id: int) -> str | None:
-    enc = session.scalar(select(User.feed_token_enc).where(User.id == user_id))
-    return url_for(ctx, ctx.vault.decrypt(enc)) if enc else None
+    token = ctx.vault.decrypt(session.scalar(select(User.feed_token_enc).where(User.id == user_id)))
+    return url_for(ctx, token) if token else None
 
 
 def includes_pending(session: Session, user_id: int) -> bool:
@@ -120,15 +120,17 @@ def entries(session: Session, user: User) -> list[Entry]:
         .outerjoin(Project, Project.id == Card.project_id)
         .where(Card.owner_id == user.id, Card.due_date.isnot(None), Card.status != "done", Card.archived_at.is_(None))
         .order_by(Card.due_date, Card.id).limit(MAX_EVENTS))
-    out = [Entry(f"card-{i}@trackli", t, d, u, link, p, COLUMN_NAMES.get(s, s)) for i, t, d, u, link, p, s in rows]
+    out = [Entry(f"card-{i}@trackli", t, d, u, link, p, COLUMN_NAMES.get(s, s))
+           for i, t, d, u, link, p, s in rows if d is not None]
     if user.feed_include_pending:
-        rows = session.execute(
+        waiting = session.execute(
             select(PendingTask.id, PendingTask.task_title, PendingTask.due_date, PendingTask.updated_at,
                    PendingTask.confluence_url, Project.name)
             .outerjoin(Project, Project.id == PendingTask.project_id)
             .where(PendingTask.user_id == user.id, PendingTask.status == "pending", PendingTask.due_date.isnot(None))
             .order_by(PendingTask.due_date, PendingTask.id).limit(MAX_EVENTS))
-        out += [Entry(f"pending-{i}@trackli", t, d, u, link, p, "Waiting for approval") for i, t, d, u, link, p in rows]
+        out += [Entry(f"pending-{i}@trackli", t, d, u, link, p, "Waiting for approval")
+                for i, t, d, u, link, p in waiting if d is not None]
     return out
 
 

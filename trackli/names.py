@@ -8,7 +8,7 @@ rarely: a renamed page shows its new name after the next sweep.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -78,7 +78,7 @@ def _upsert(session: Session, rows: list[dict]) -> None:
         session.execute(stmt, batch)
 
 
-def known(session: Session, connection_id: int, wanted: dict[str, Iterable[str]]) -> Enrichment:
+def known(session: Session, connection_id: int, wanted: Mapping[str, Iterable[str]]) -> Enrichment:
     """The cached names of the ids in `wanted` (kind -> ids); ids not cached are simply absent."""
     out = Enrichment()
     for kind in KINDS:

@@ -14,10 +14,11 @@ routed by a rule that names a space or a page title: such a rule does nothing to
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, NamedTuple
+from typing import Any, Iterable, Literal, NamedTuple, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from trackli import audit, board, changes, queue, snooze
 from trackli.atlassian.client import chunks
 from trackli.errors import NotFound, ValidationError
-from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, utcnow
+from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, RuleAction, utcnow
 from trackli.plan import PAGE_UNAVAILABLE
 
 HIDDEN = "nothing: this task's space or page is no longer visible to you in Confluence"
@@ -97,7 +98,7 @@ def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space:
         raise ValidationError("a rule has one action: set a project (and maybe approve), dismiss, or snooze")
     if actions or project is not ...:
         action = actions[0] if actions else "project"
-        rule.action, rule.approve_to, rule.snooze_days = action, None, None
+        rule.action, rule.approve_to, rule.snooze_days = cast(RuleAction, action), None, None
         if action in ("project", "approve"):
             if project in (..., None, "") and action == "project":
                 raise ValidationError("say what the rule does: set a project (and maybe approve), dismiss or snooze")
@@ -175,6 +176,10 @@ def move_rule(session: Session, user_id: int, rule_id: int, up: bool) -> None:
         session.flush()
 
 
+def any_enabled(session: Session, user_id: int) -> bool:
+    return session.scalar(select(Rule.id).where(Rule.owner_id == user_id, Rule.enabled.is_(True)).limit(1)) is not None
+
+
 def list_rules(session: Session, user_id: int, *, enabled_only: bool = False) -> list[Rule]:
     stmt = select(Rule).where(Rule.owner_id == user_id)
     if enabled_only:
@@ -234,9 +239,7 @@ Verdict = Literal["match", "hidden"] | None
 
 def check(rule: Rule, task: Candidate, today: dt.date) -> Verdict:
     """Does `rule` route `task`? "hidden": it would, but the task's space or page is not visible."""
-    latest = today + dt.timedelta(days=rule.due_within_days) if rule.due_within_days is not None else None
-    return _verdict(rule, words_of(rule.title_has), (rule.page_has or "").casefold(),
-                    (rule.space_key or "").casefold(), latest, _seen(task))
+    return _verdict(_Test.of(rule, today), _seen(task))
 
 
 def waiting(session: Session, user_id: int) -> list[Candidate]:
@@ -285,73 +288,97 @@ def _seen(task: Candidate) -> _Seen:
                  task.confluence_page_title in (None, PAGE_UNAVAILABLE))
 
 
-def _verdict(rule: Rule, words: list[str], page_has: str, space: str, latest: dt.date | None, seen: _Seen) -> Verdict:
+class _Test(NamedTuple):
+    """A rule's conditions as plain values, read from the rule once (not per task)."""
+
+    words: list[str]
+    page_has: str
+    space: str
+    created_by: str | None
+    has_due: bool | None
+    latest: dt.date | None
+
+    @classmethod
+    def of(cls, rule: Rule, today: dt.date) -> "_Test":
+        latest = today + dt.timedelta(days=rule.due_within_days) if rule.due_within_days is not None else None
+        return cls(words_of(rule.title_has), (rule.page_has or "").casefold(), (rule.space_key or "").casefold(),
+                   rule.created_by or None, rule.has_due, latest)
+
+
+def _verdict(test: _Test, seen: _Seen) -> Verdict:
     """`check`, on fields lowered once: the sync runs every rule over every new task."""
     task = seen.task
-    if words and not all(any(w.startswith(word) for w in seen.title) for word in words):
+    if test.words and not all(any(w.startswith(word) for w in seen.title) for word in test.words):
         return None
-    if rule.created_by and task.confluence_created_by != rule.created_by:
+    if test.created_by and task.confluence_created_by != test.created_by:
         return None
-    if rule.has_due is not None and (task.due_date is not None) != rule.has_due:
+    if test.has_due is not None and (task.due_date is not None) != test.has_due:
         return None
-    if latest is not None and (task.due_date is None or task.due_date > latest):
+    if test.latest is not None and (task.due_date is None or task.due_date > test.latest):
         return None
-    if (space and seen.space_hidden) or (page_has and seen.page_hidden):
-        return "hidden"
-    if space and seen.space != space:
+    if test.space and not seen.space_hidden and seen.space != test.space:
+        return None  # a visible space that is not the rule's: no match, whatever the page
+    if test.page_has and not seen.page_hidden and test.page_has not in seen.page:
         return None
-    if page_has and page_has not in seen.page:
-        return None
+    if (test.space and seen.space_hidden) or (test.page_has and seen.page_hidden):
+        return "hidden"  # it would route the task, but cannot see where the task is
     return "match"
 
 
 def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date) -> Routed:
     """The first enabled matching rule for each task (a hidden match stops there too: it does nothing).
 
-    Rule by rule, in order, over the tasks no earlier rule took: a rule naming a space (or a creator)
-    looks only at that space's (or creator's) tasks, found in an index built once."""
+    Rule by rule, in order, over the tasks no earlier rule took. A rule looks only at the tasks an
+    index built once offers it: those of its space, of its creator, on the pages whose title holds its
+    text, or with a title word that begins with its first word (found by bisecting the sorted words)."""
     out = Routed()
+    tests = [(rule.id, _Test.of(rule, today)) for rule in rules if rule.enabled]
     left: dict[int, _Seen] = {t.id: _seen(t) for t in tasks}
     by_space: dict[str, list[int]] = {}
     by_creator: dict[str | None, list[int]] = {}
-    for seen in left.values():
-        by_space.setdefault(seen.space, []).append(seen.task.id)
-        by_creator.setdefault(seen.task.confluence_created_by, []).append(seen.task.id)
     by_page: dict[str, list[int]] = {}
-    for seen in left.values():
-        by_page.setdefault(seen.page, []).append(seen.task.id)
     by_word: dict[str, list[int]] = {}
-    for seen in left.values():
-        for word in seen.title:
-            by_word.setdefault(word, []).append(seen.task.id)
+    need_pages = any(t.page_has and not (t.space or t.created_by) for _, t in tests)
+    need_words = any(t.words and not (t.space or t.created_by or t.page_has) for _, t in tests)
+    for task_id, seen in left.items():
+        by_space.setdefault(seen.space, []).append(task_id)
+        by_creator.setdefault(seen.task.confluence_created_by, []).append(task_id)
+        if need_pages:
+            by_page.setdefault(seen.page, []).append(task_id)
+        if need_words:
+            for word in seen.title:
+                by_word.setdefault(word, []).append(task_id)
+    vocabulary = sorted(by_word)
     hidden_space = [i for i, seen in left.items() if seen.space_hidden]
     hidden_page = [i for i, seen in left.items() if seen.page_hidden]
-    for rule in (r for r in rules if r.enabled):
+    for rule_id, test in tests:
         if not left:
             break
-        words = words_of(rule.title_has)
-        page_has, space = (rule.page_has or "").casefold(), (rule.space_key or "").casefold()
-        latest = today + dt.timedelta(days=rule.due_within_days) if rule.due_within_days is not None else None
-        if space:
-            ids: Iterable[int] = sorted(by_space.get(space, []) + hidden_space)
-        elif rule.created_by:
-            ids = by_creator.get(rule.created_by, [])
-        elif page_has:  # a page title is compared once, not once per task on the page
-            ids = sorted([i for page, on_page in by_page.items() if page_has in page for i in on_page] + hidden_page)
-        elif words:  # the titles holding a word that begins with the rule's first word, from the index
-            ids = sorted({i for word, having in by_word.items() if word.startswith(words[0]) for i in having})
+        if test.space:
+            ids: Iterable[int] = sorted(by_space.get(test.space, []) + hidden_space)
+        elif test.created_by:
+            ids = by_creator.get(test.created_by, [])
+        elif test.page_has:  # a page title is compared once, not once per task on the page
+            ids = sorted([i for page, on_page in by_page.items() if test.page_has in page for i in on_page] + hidden_page)
+        elif test.words:
+            first, found = test.words[0], set()
+            for at in range(bisect.bisect_left(vocabulary, first), len(vocabulary)):
+                if not vocabulary[at].startswith(first):
+                    break
+                found.update(by_word[vocabulary[at]])
+            ids = sorted(found)
         else:
             ids = list(left)
         for task_id in ids:
-            seen = left.get(task_id)
-            if seen is None:
+            candidate = left.get(task_id)
+            if candidate is None:
                 continue
-            verdict = _verdict(rule, words, page_has, space, latest, seen)
+            verdict = _verdict(test, candidate)
             if verdict:
-                (out.by_rule if verdict == "match" else out.hidden).setdefault(rule.id, []).append(seen.task)
+                (out.by_rule if verdict == "match" else out.hidden).setdefault(rule_id, []).append(candidate.task)
                 del left[task_id]
-    for found in (*out.by_rule.values(), *out.hidden.values()):
-        found.sort(key=lambda t: t.id)
+    for found_tasks in (*out.by_rule.values(), *out.hidden.values()):
+        found_tasks.sort(key=lambda t: t.id)
     return out
 
 
@@ -442,8 +469,8 @@ def finish_incoming(session: Session, user_id: int, connection_id: int, incoming
     for rule_id, matched in incoming.routed.by_rule.items():
         rule = incoming.rules[rule_id]
         task_ids = [t.confluence_task_id for t in matched]
-        pending_ids: list[int] = []
-        for batch in chunks(task_ids, 1000):
+        pending_ids: list[int] = []  # every row an approval needs; the audit names the first 50
+        for batch in chunks(task_ids if rule.action == "approve" else task_ids[:50], 1000):
             pending_ids.extend(session.scalars(select(PendingTask.id).where(
                 PendingTask.connection_id == connection_id, PendingTask.confluence_task_id.in_(batch))))
         card_ids = queue.approve_ids(session, user_id, pending_ids, column=rule.approve_to or "todo",

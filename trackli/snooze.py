@@ -173,12 +173,12 @@ def wake(session: Session, user_id: int | None = None, now: dt.datetime | None =
         Card.snoozed_until.isnot(None), Card.snoozed_until <= latest)
     if user_id is not None:
         pending, cards = pending.where(PendingTask.user_id == user_id), cards.where(Card.owner_id == user_id)
-    back = [(row_id, owner) for row_id, owner, day in session.execute(pending) if due(owner, day)]
+    back = [(row_id, owner) for row_id, owner, day in session.execute(pending) if day and due(owner, day)]
     for batch in chunks([r for r, _ in back], 500):
         session.execute(update(PendingTask).where(PendingTask.id.in_(batch), PendingTask.status == "snoozed").values(
             status="pending", snoozed_until=None, returned_from_snooze_at=now, updated_at=now)
             .execution_options(synchronize_session=False))
-    returning = [(card_id, owner) for card_id, owner, day in session.execute(cards) if due(owner, day)]
+    returning = [(card_id, owner) for card_id, owner, day in session.execute(cards) if day and due(owner, day)]
     for card_id, owner in returning:
         board.lock_board(session, owner)
         card = session.get(Card, card_id)
@@ -215,8 +215,8 @@ def snoozed(session: Session, user_id: int, limit: int = 500) -> list[Snoozed]:
     """The person's snoozed queue rows and cards, soonest return first."""
     rows = [Snoozed("pending", i, t, d, None) for i, t, d in session.execute(
         select(PendingTask.id, PendingTask.task_title, PendingTask.snoozed_until).where(
-            PendingTask.user_id == user_id, PendingTask.status == "snoozed").limit(limit))]
+            PendingTask.user_id == user_id, PendingTask.status == "snoozed").limit(limit)) if d is not None]
     rows += [Snoozed("card", i, t, d, s) for i, t, d, s in session.execute(
         select(Card.id, Card.title, Card.snoozed_until, Card.status).where(
-            Card.owner_id == user_id, Card.snoozed_until.isnot(None)).limit(limit))]
+            Card.owner_id == user_id, Card.snoozed_until.isnot(None)).limit(limit)) if d is not None]
     return sorted(rows, key=lambda r: (r.until, r.kind, r.id))[:limit]

@@ -283,7 +283,7 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[s
     with ctx.session() as session:
         # Plain rows, not ORM objects, streamed in batches (a server-side cursor on PostgreSQL): comparing
         # 50,000 unchanged tasks stays cheap and never holds them all.
-        rows = (select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
+        queue_rows = (select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
                        *[getattr(PendingTask, name) for name in UPSTREAM])
                 .where(PendingTask.connection_id == conn.id).execution_options(yield_per=2000))
         linked = (select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status, Card.gone_reason)
@@ -298,15 +298,17 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[s
                 for batch in chunks(asked, 1000):
                     yield from session.execute(stmt.where(column.in_(batch)))
 
-        todo = plan(read(rows, PendingTask.confluence_task_id), fetched,
+        todo = plan(read(queue_rows, PendingTask.confluence_task_id), fetched,
                     read(linked, Card.confluence_task_id),  # read after the queue rows: one stream at a time
                     completed, outbox.unsent_card_ids(session, conn.id), complete=complete)
         if todo.touches_anything or todo.remote_incomplete:  # bulk statements: say so for the open tabs
             changes.touch(session, conn.user_id, "queue", "board")
 
         # The person's triage rules route tasks as they first enter the queue: the rows are written routed.
-        incoming = rules.route_incoming(session, conn.user_id, {t: fetched[t] for t in todo.new}) if todo.new \
-            else rules.Incoming()
+        incoming = rules.Incoming()
+        if todo.new and rules.any_enabled(session, conn.user_id):  # each new row's fields computed once, then
+            fetched = {t: fetched[t] for t in todo.new}  # routed and written (only the new ones are needed below)
+            incoming = rules.route_incoming(session, conn.user_id, fetched)
         unrouted = {"status": "pending", "project_id": None, "rule_id": None, "rule_name": None, "snoozed_until": None}
         for rows in new_rows(todo, fetched, 2000):
             bulk_insert(session, PendingTask.__table__, [row | {

@@ -53,16 +53,6 @@ def no_exceptions(at):
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.fixture
-def sim_env(sim, monkeypatch, env):
-    values = {"ATLASSIAN_AUTH_URL": sim.url, "ATLASSIAN_API_URL": sim.url, "ATLASSIAN_CLIENT_ID": sim.state.client_id,
-              "ATLASSIAN_CLIENT_SECRET": sim.state.client_secret, "ATLASSIAN_REDIRECT_URI": "http://localhost:8501/connect",
-              "TRACKLI_SYNC_MIN_INTERVAL_S": "0"}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return sim
-
-
 def wait_for(condition, timeout=10.0):
     import time
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from tests.ui.test_pages import button, no_exceptions, open_page, sim_env, synced, texts  # noqa: F401 (a fixture)
+from tests.ui.test_pages import button, no_exceptions, open_page, synced, texts
 from trackli import feed, queue, snooze
 from trackli.models import PendingTask, Rule
 

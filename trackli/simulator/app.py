@@ -533,7 +533,7 @@ def build_app(state: SimState) -> Starlette:
                 if container is None:
                     mine = sorted((t for t in state.tasks.values() if t.assigned_to == body.get("assigned_to")
                                    and t.page_id), key=lambda t: int(t.id))
-                    container = state.content.get(mine[0].page_id) if mine else next(iter(state.content.values()), None)
+                    container = state.content.get(mine[0].page_id or "") if mine else next(iter(state.content.values()), None)
                 if container is None:
                     return JSONResponse({"error": "no page to put a task on"}, 400)
                 task = state.add_task(str(body.get("title") or "New task"), assigned_to=body.get("assigned_to"),
