@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trackli import audit
@@ -174,11 +176,11 @@ def cadence(ctx: Context, every: float) -> Cadence:
             reason = header_reason
         else:
             reason = f"{spent:,} of the {pool:,} points Atlassian allows an hour were spent in the last hour"
-        state = session.get(SchedulerState, 1, with_for_update=True)
-        if state is None:
-            state = SchedulerState(id=1, stretch=1.0, reason=None, since=now)
-            session.add(state)
-            session.flush()
+        # The one row, made by whichever worker comes first (several may start together), then locked.
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(insert(SchedulerState).values(id=1, stretch=1.0, reason=None, since=now)
+                        .on_conflict_do_nothing(index_elements=[SchedulerState.id]))
+        state = session.get_one(SchedulerState, 1, with_for_update=True, populate_existing=True)
         if state.stretch != stretch:
             event = "scheduler.cadence_stretched" if stretch > 1 else "scheduler.cadence_restored"
             details = {"stretch": stretch, "was": state.stretch, "every_s": every, "now_every_s": every * stretch,
