@@ -11,6 +11,15 @@ from trackli.ui import setup, triage, widgets
 from trackli.ui.widgets import STATUS_LABELS
 
 pc = setup.page("Rules", ":material/rule:")
+
+
+def show_preview(entries: list[dict]) -> None:
+    """What a rule would do to the tasks waiting now: in words, then row by row."""
+    st.write(rules.summary(entries).capitalize())
+    if entries:
+        st.dataframe(pd.DataFrame(entries)[["title", "action"]], hide_index=True, width="stretch")
+
+
 ctx, uid = pc.ctx, pc.user_id
 widgets.flash()
 triage.undo_banner(pc)
@@ -57,10 +66,7 @@ for index, rule in enumerate(mine):
             st.rerun()
         if st.session_state.get("rule_preview") == rule["id"]:
             with ctx.session() as session:
-                entries = rules.preview(session, uid, rule["id"])
-            st.write(rules.summary(entries).capitalize())
-            if entries:
-                st.dataframe(pd.DataFrame(entries)[["title", "action"]], hide_index=True, width="stretch")
+                show_preview(rules.preview(session, uid, rule["id"]))
 
 # -- a new rule, previewed before it is saved ------------------------------------------------------
 st.subheader("Add a rule")
@@ -104,9 +110,7 @@ p1, p2 = st.columns(2)
 if p1.button("Preview", key="new_preview", icon=":material/visibility:"):
     ok, entries = widgets.act(lambda: pc.run(draft_preview))
     if ok and entries is not None:
-        st.write(rules.summary(entries).capitalize())
-        if entries:
-            st.dataframe(pd.DataFrame(entries)[["title", "action"]], hide_index=True, width="stretch")
+        show_preview(entries)
 if p2.button("Save rule", key="new_save", type="primary", icon=":material/save:"):
     ok, _ = widgets.act(lambda: pc.run(rules.add_rule, name=name or None, **fields))  # a refusal shows here
     if ok:

@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from trackli import connections, queue, sync
+from trackli import connections, sync
 from trackli.models import AtlassianConnection, Card, ContentName, PendingTask
 from trackli.simulator import ME, ME_API_TOKEN
 from tests.syncing import approve_some, waiting
@@ -179,5 +179,3 @@ def test_an_answer_without_a_date_keeps_the_old_watermark(sim_ctx, user_id, toke
     sync.sync_connection(sim_ctx, token_connection)  # a sweep without a Date: nothing to trust, sweep again
     assert conn_row(sim_ctx, token_connection).watermark_ms is None
     assert scheduled(sim_ctx, token_connection).kind == "full"
-    with sim_ctx.session() as s:
-        assert queue.count_pending(s, user_id) == len(waiting(sim_ctx, user_id))

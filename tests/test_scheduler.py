@@ -144,7 +144,7 @@ def test_the_scheduler_stretches_the_cadence_when_the_simulators_pool_runs_low(s
 
 
 def test_the_cadence_stretches_on_the_deployments_own_count_and_comes_back(sim_ctx, user_id, sim):
-    connection = oauth_connect(sim_ctx, user_id, sim)
+    oauth_connect(sim_ctx, user_id, sim)  # the pool counts OAuth traffic
     worker = Worker(sim_ctx, every=300)
     worker.cycle()
     with sim_ctx.session() as s:
@@ -158,7 +158,6 @@ def test_the_cadence_stretches_on_the_deployments_own_count_and_comes_back(sim_c
         kinds = [e.event_type for e in audit.query(s, user_id, event_types=[
             "scheduler.cadence_stretched", "scheduler.cadence_restored"])]
     assert kinds == ["scheduler.cadence_restored", "scheduler.cadence_stretched"]
-    assert connection
 
 
 @pytest.mark.parametrize("headers, near", [

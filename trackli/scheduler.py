@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from trackli import audit
 from trackli.atlassian.transport import near_limit, remaining_share
 from trackli.context import Context
+from trackli.sync import NEAR_LIMIT
 from trackli.models import AtlassianConnection, SchedulerState, SyncRun, utcnow
 
 MAX_BACKOFF_S = 3600.0
@@ -143,7 +144,7 @@ def header_share(session: Session, since: dt.datetime) -> tuple[float, str | Non
         headers = {str(k): str(v) for k, v in headers.items()}
         left = remaining_share(headers)
         share = 1.0 - left if left is not None else 0.0
-        if near_limit(headers) or headers.get("near_limit") == "true":
+        if near_limit(headers) or headers.get(NEAR_LIMIT) == "true":
             share = max(share, STRETCH_FROM)
             reason = headers.get("RateLimit-Reason") or headers.get("X-Beta-RateLimit-Reason") or "near its limit"
             if share > worst or why is None:

@@ -234,13 +234,12 @@ def _fetch_changes(ctx: Context, client: ConfluenceClient, conn: AtlassianConnec
               "spaces": {t.space_id for t in fetched.values() if t.space_id}}
     with ctx.session() as session:
         cached = names.known(session, conn.id, wanted)
-    looked_up = Enrichment(
-        pages=client.get_pages(wanted["pages"] - set(cached.pages)) if wanted["pages"] - set(cached.pages) else {},
-        blogposts=client.get_blogposts(wanted["blogposts"] - set(cached.blogposts))
-        if wanted["blogposts"] - set(cached.blogposts) else {},
-        spaces=client.get_spaces(wanted["spaces"] - set(cached.spaces)) if wanted["spaces"] - set(cached.spaces) else {})
-    everything = Enrichment(pages=cached.pages | looked_up.pages, blogposts=cached.blogposts | looked_up.blogposts,
-                            spaces=cached.spaces | looked_up.spaces)
+    ask = {"pages": client.get_pages, "blogposts": client.get_blogposts, "spaces": client.get_spaces}
+    looked_up, everything = Enrichment(), Enrichment()
+    for kind, fetch in ask.items():
+        known, missing = getattr(cached, kind), wanted[kind] - set(getattr(cached, kind))
+        setattr(looked_up, kind, fetch(missing) if missing else {})
+        setattr(everything, kind, known | getattr(looked_up, kind))
     return fetched, completed, everything, looked_up
 
 

@@ -10,8 +10,10 @@ connection is started, the ones running finish.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable
 
@@ -25,6 +27,8 @@ from trackli.models import utcnow
 
 log = logging.getLogger("trackli.worker")
 IDLE_S = 30.0  # at most this long between looks for due connections and waiting completions
+WAKE_EVERY_S = 60.0
+PURGE_EVERY_S = 3600.0
 
 
 class Worker:
@@ -42,6 +46,7 @@ class Worker:
                                           limits=httpx.Limits(max_connections=max(20, self.concurrency * 4)))
         self.sync_kwargs = {"http": self.http, **sync_kwargs}
         self.stop_event = threading.Event()
+        self.last_chores: dict[str, float] = {}
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -82,11 +87,22 @@ class Worker:
         except Exception as exc:
             log.exception("outbox drain")
             summary["errors"].append(f"outbox: unexpected error ({type(exc).__name__})")
-        with self.ctx.session() as session:
-            summary["snoozes_ended"] = snooze.wake(session)  # what was snoozed until today is back
-        with self.ctx.session() as session:
-            summary["audit_purged"] = audit.purge_older_than(session, self.ctx.settings.audit_retention_days)
+        # Housekeeping scans whole tables: at most once a minute (snoozes) and once an hour (audit), not on
+        # every idle look for due connections.
+        if self._due("wake", WAKE_EVERY_S):
+            with self.ctx.session() as session:
+                summary["snoozes_ended"] = snooze.wake(session)  # what was snoozed until today is back
+        if self._due("purge", PURGE_EVERY_S):
+            with self.ctx.session() as session:
+                summary["audit_purged"] = audit.purge_older_than(session, self.ctx.settings.audit_retention_days)
         return summary
+
+    def _due(self, chore: str, every: float) -> bool:
+        now = time.monotonic()
+        if now - self.last_chores.get(chore, -math.inf) < every:
+            return False
+        self.last_chores[chore] = now
+        return True
 
     def _sync_one(self, connection_id: int, stretch: float, summary: dict) -> None:
         ok = False

@@ -261,7 +261,8 @@ def near_limit(headers: dict[str, str], status: int = 200) -> bool:
     for name in ("X-RateLimit-NearLimit", "X-Beta-RateLimit-NearLimit"):
         if headers.get(name, "").strip().lower() == "true":
             return True
-    return remaining_share(headers) is not None and (remaining_share(headers) or 0.0) < 0.2
+    left = remaining_share(headers)
+    return left is not None and left < 0.2
 
 
 def remaining_share(headers: dict[str, str]) -> float | None:
@@ -283,12 +284,9 @@ def retry_after_s(response: httpx.Response) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
+        when = http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
         seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
