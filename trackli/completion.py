@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trackli import audit, board, connections, outbox
 from trackli.atlassian.client import ConfluenceClient
-from trackli.atlassian.errors import AtlassianError, MissingScope, NotFoundOrNoPermission, ReconnectRequired
+from trackli.atlassian.errors import AtlassianError, MissingScope, NotFoundOrNoPermission, ReconnectRequired, RemoteError
 from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
@@ -59,27 +60,9 @@ def drain(
             with ctx.session() as session:
                 entry = session.get_one(OutboxEntry, entry_id)
                 conn = session.get(AtlassianConnection, entry.connection_id) if entry.connection_id else None
-                task_id, desired, remote_id = entry.task_id, entry.desired_status, entry.confluence_task_id
-            error: Exception | None = None
-            if conn is None:
-                error = ReconnectRequired("the card's Atlassian connection was removed")
-            else:
-                client = clients.get(conn.id)
-                if client is None:
-                    try:
-                        client = clients[conn.id] = connections.client_for(ctx, conn, http=http, retry=retry)
-                    except (AtlassianError, SecretKeyError) as exc:
-                        client = clients[conn.id] = exc
-                if isinstance(client, Exception):
-                    error = client
-                else:
-                    before = client.stats.requests
-                    try:
-                        client.set_task_status(remote_id, desired)
-                    except (AtlassianError, SecretKeyError) as exc:
-                        error = exc
-                    result.requests += client.stats.requests - before
-            _settle(ctx, entry_id, task_id, desired, error, result)
+                entry_card_id, desired, remote_id = entry.task_id, entry.desired_status, entry.confluence_task_id
+            error = _send(ctx, conn, remote_id, desired, clients, result, http=http, retry=retry)
+            _settle(ctx, entry_id, entry_card_id, desired, error, result)
     finally:
         for client in clients.values():
             if isinstance(client, ConfluenceClient):
@@ -87,17 +70,52 @@ def drain(
     return result
 
 
-def _settle(ctx: Context, entry_id: int, task_id: int, desired: RemoteStatus, error: Exception | None,
+def _send(ctx: Context, conn: AtlassianConnection | None, remote_id: str, desired: RemoteStatus,
+          clients: dict[int, ConfluenceClient | Exception], result: DrainResult, **client_kwargs: Any) -> Exception | None:
+    """PUT one entry's status; the error, whatever was raised (one poisoned entry never stops the
+    others': a body that is no task, a date out of range, a bug — each entry is settled on its own)."""
+    if conn is None:
+        return ReconnectRequired("the card's Atlassian connection was removed")
+    client = clients.get(conn.id)
+    if client is None:
+        try:
+            client = clients[conn.id] = connections.client_for(ctx, conn, **client_kwargs)
+        except OperationalError:
+            raise  # the database is away for everyone: the leases hand the entries back
+        except Exception as exc:
+            client = clients[conn.id] = exc if isinstance(exc, (AtlassianError, SecretKeyError)) else _unexpected(exc)
+    if isinstance(client, Exception):
+        return client
+    before = client.stats.requests
+    try:
+        client.set_task_status(remote_id, desired)
+    except (AtlassianError, SecretKeyError) as exc:
+        return exc
+    except OperationalError:
+        raise
+    except Exception as exc:
+        return _unexpected(exc)
+    finally:
+        result.requests += client.stats.requests - before
+    return None
+
+
+def _unexpected(exc: Exception) -> RemoteError:
+    log.warning("sending a completion failed unexpectedly", exc_info=exc)
+    return RemoteError(f"unexpected error while sending ({type(exc).__name__}); it is retried", transient=True)
+
+
+def _settle(ctx: Context, entry_id: int, card_id: int, desired: RemoteStatus, error: Exception | None,
             result: DrainResult) -> None:
     now = utcnow()
     with ctx.session() as session:
         entry = session.get_one(OutboxEntry, entry_id)
-        card = session.get(Card, task_id)
+        card = session.get(Card, card_id)
         if card is not None and card.source != "confluence":  # unlinked meanwhile: the card is local now
             card = None
-        newer = session.scalar(select(OutboxEntry.id).where(OutboxEntry.task_id == task_id, OutboxEntry.state == "pending"))
+        newer = session.scalar(select(OutboxEntry.id).where(OutboxEntry.task_id == card_id, OutboxEntry.state == "pending"))
         event = "confluence.task_completed" if desired == "complete" else "confluence.task_reopened"
-        details = {"card_id": task_id, "confluence_task_id": entry.confluence_task_id, "status": desired,
+        details = {"card_id": card_id, "confluence_task_id": entry.confluence_task_id, "status": desired,
                    "attempts": entry.attempts + 1}
         entry.attempts += 1
         entry.updated_at = now

@@ -178,3 +178,35 @@ def test_a_site_url_with_credentials_in_it_is_refused(ctx, user_id, hostile):
     with pytest.raises(ValidationError, match="must not contain a user name or password"):
         connections.connect_api_token(ctx, user_id, f"http://admin:pw@{host}", EMAIL, TOKEN)
     assert hostile.seen == []
+
+
+POISONED_SENDS = {
+    "a task update answered with a list": lambda h: h.json(200, []),
+    "a Retry-After past the representable dates": lambda h: h.json(503, {}, {"Retry-After": "Fri, 31 Dec 9999 23:59:59 -0100"}),
+    "a task update answered with a string": lambda h: h.json(200, "ok"),
+}
+
+
+@pytest.mark.parametrize("kind", list(POISONED_SENDS))
+def test_one_poisoned_completion_never_stops_the_others_sends(ctx, user_id, other_user_id, hostile, sim, kind):
+    from trackli import board, completion
+    from trackli.models import Card, OutboxEntry
+    from tests.syncing import approve_some
+
+    bad = connect(ctx, user_id, hostile, page([task(1)]))
+    hostile.routes["/wiki/api/v2/tasks/1"] = POISONED_SENDS[kind]
+    good = connections.connect_api_token(ctx, other_user_id, sim.url, ME[1], ME_API_TOKEN)
+    [bad_card] = approve_some(ctx, user_id, bad, 1)
+    good_cards = approve_some(ctx, other_user_id, good, 3)
+    with ctx.session() as s:  # the poisoned entry is claimed first, the others' after it in the same chunk
+        board.move_card(s, user_id, bad_card, "done")
+        remote = [board.move_card(s, other_user_id, c, "done").confluence_task_id for c in good_cards]
+    result = completion.drain(ctx, retry=ONE)
+    assert result.sent == 3 and result.retrying == 1, result
+    assert all(sim.state.tasks[r].status == "complete" for r in remote)
+    with ctx.session() as s:
+        entry = s.scalar(select(OutboxEntry).where(OutboxEntry.task_id == bad_card))
+        assert (entry.state, entry.attempts) == ("pending", 1)  # settled, not left `sending` for ever
+        assert "Traceback" not in (entry.last_error or "") and entry.last_error
+        assert s.get(Card, bad_card).sync_error.startswith("Retrying")
+        assert s.scalar(select(OutboxEntry.state).where(OutboxEntry.task_id == good_cards[0])) == "done"

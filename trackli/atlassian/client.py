@@ -388,7 +388,11 @@ class ConfluenceClient:
             "update_task", "PUT", self.url(f"{API}/tasks/{int(task_id)}"),
             json_body={"status": status}, what=f"Confluence task {task_id}",
         )
-        return ConfluenceTask.from_json(json_of(response, self.transport.redact))
+        data = json_of(response, self.transport.redact)
+        if not isinstance(data, dict):
+            raise RemoteError("Atlassian answered a task update with something that is not a task",
+                              response.status_code, transient=True)
+        return ConfluenceTask.from_json(data)
 
     def _content(self, operation: str, path: str, ids: Iterable[str]) -> dict[str, ContentInfo]:
         found: dict[str, ContentInfo] = {}

@@ -247,11 +247,12 @@ def http_date(value: str | None) -> dt.datetime | None:
         return None
     try:
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        # A date at the edge of the representable range (year 9999 west of UTC) overflows here.
+        return when.astimezone(dt.timezone.utc)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc)
 
 
 def near_limit(headers: dict[str, str], status: int = 200) -> bool:
