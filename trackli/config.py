@@ -48,12 +48,23 @@ class Settings:
     full_sync_every_s: float = 3600.0  # a scheduled full sweep at least this often; incremental polls between
     watermark_margin_s: float = 600.0  # an incremental poll asks from the last poll's Atlassian time less this
     worker_concurrency: int = 8  # connections one worker syncs at once
+    worker_slots_per_user: int = 2  # of those, at most this many one person's (one slow site never fills a worker)
+    max_connections_per_user: int = 20  # Atlassian connections one person may keep
+    scheduled_sync_deadline_s: float = 300.0  # a scheduled sync's time limit (Sync now and the CLI keep sync_deadline_s)
+    embedded_worker: str = "auto"  # the dashboard's own scheduler: auto (on) | on | off
+    live_window_s: float = 120.0  # a person seen this recently has a tab open: polled at the live cadence
+    live_sync_every_s: float = 45.0  # cadence for people with a tab open
+    idle_sync_every_s: float = 1800.0  # cadence for people not seen for a day
     public_url: str = "http://localhost:8501"  # the dashboard's address, as people reach it (calendar feed URLs)
     demo: bool = False
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        return self.embedded_worker != "off"
 
     @property
     def oauth_configured(self) -> bool:
@@ -140,6 +151,15 @@ def _bool(name: str, value: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
+def _choice(*choices: str) -> Any:
+    def parse(name: str, value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return lowered
+    return parse
+
+
 def _text(name: str, value: str) -> str:
     return value
 
@@ -167,6 +187,13 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "TRACKLI_FULL_SYNC_EVERY_S": ("full_sync_every_s", _seconds(60, 7 * 86400)),
     "TRACKLI_WATERMARK_MARGIN_S": ("watermark_margin_s", _seconds(0, 86400)),
     "TRACKLI_WORKER_CONCURRENCY": ("worker_concurrency", lambda n, v: int(_number(n, v, 1, 64))),
+    "TRACKLI_WORKER_SLOTS_PER_USER": ("worker_slots_per_user", lambda n, v: int(_number(n, v, 1, 64))),
+    "TRACKLI_MAX_CONNECTIONS_PER_USER": ("max_connections_per_user", lambda n, v: int(_number(n, v, 1, 1000))),
+    "TRACKLI_SCHEDULED_SYNC_DEADLINE_S": ("scheduled_sync_deadline_s", _seconds(10, 86400)),
+    "TRACKLI_EMBEDDED_WORKER": ("embedded_worker", _choice("auto", "on", "off")),
+    "TRACKLI_LIVE_WINDOW_S": ("live_window_s", _seconds(10, 86400)),
+    "TRACKLI_LIVE_SYNC_EVERY_S": ("live_sync_every_s", _seconds(1, 86400)),
+    "TRACKLI_IDLE_SYNC_EVERY_S": ("idle_sync_every_s", _seconds(1, 7 * 86400)),
     "TRACKLI_PUBLIC_URL": ("public_url", _url),
     "TRACKLI_DEMO": ("demo", _bool),
 }

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from trackli import audit, outbox
@@ -232,6 +232,7 @@ def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.
     with ctx.session() as session:
         conn = _same_account(session, user_id, site.cloud_id, site.url, account.account_id)
         if conn is None:  # a first connection, or another account on this site: never the old account's queue
+            _room_for_another(ctx, session, user_id)
             conn = AtlassianConnection(user_id=user_id, kind="oauth", cloud_id=site.cloud_id, site_url=site.url)
             session.add(conn)
         conn.kind, conn.cloud_id = "oauth", site.cloud_id
@@ -250,6 +251,16 @@ def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.
             "connection_id": conn.id, "site": site.url, "granted_scopes": tokens.scope.split(), "missing_scopes": missing,
         })
         return conn.id
+
+
+def _room_for_another(ctx: Context, session: Session, user_id: int) -> None:
+    """One person keeps at most `max_connections_per_user` connections (a team deployment's
+    workers are shared: nobody may fill them with connections of their own)."""
+    cap = ctx.settings.max_connections_per_user
+    have = session.scalar(select(func.count()).select_from(AtlassianConnection).where(AtlassianConnection.user_id == user_id))
+    if (have or 0) >= cap:
+        raise ValidationError(f"you have {have} Atlassian connections, the most one person may keep here ({cap}): "
+                              "remove one you no longer use first (TRACKLI_MAX_CONNECTIONS_PER_USER)")
 
 
 def _same_account(session: Session, user_id: int, cloud_id: str | None, site_url: str,
@@ -317,6 +328,7 @@ def connect_api_token(
     with ctx.session() as session:
         conn = _same_account(session, user_id, cloud_id, site_url, account.account_id)
         if conn is None:
+            _room_for_another(ctx, session, user_id)
             conn = AtlassianConnection(user_id=user_id, kind="api_token", site_url=site_url)
             session.add(conn)
         conn.kind, conn.site_url, conn.cloud_id = "api_token", site_url, cloud_id or conn.cloud_id

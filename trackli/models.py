@@ -115,6 +115,10 @@ class User(Base):
     feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     feed_token_enc: Mapped[str | None] = mapped_column(Text)
     feed_include_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The last sign of an open Trackli tab (at most one write per 30 s): how often the person's
+    # connections are polled (`trackli.presence`).
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    inbox_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")  # the board's inbox lane
 
 
 RuleAction = Literal["project", "approve", "dismiss", "snooze"]

@@ -21,18 +21,18 @@ import random
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from trackli import audit
+from trackli import audit, presence
 from trackli.atlassian.transport import near_limit, remaining_share
 from trackli.context import Context
 from trackli.sync import NEAR_LIMIT
-from trackli.models import AtlassianConnection, SchedulerState, SyncRun, utcnow
+from trackli.models import AtlassianConnection, SchedulerState, SyncRun, User, utcnow
 
 MAX_BACKOFF_S = 3600.0
 JITTER = (0.8, 1.2)
@@ -57,22 +57,55 @@ def _unclaimed(now: dt.datetime) -> Any:
 
 def claim(ctx: Context, worker: str, due_by: dt.datetime, limit: int) -> list[int]:
     """Claim up to `limit` connections due by `due_by` that no live worker holds; their ids."""
+    return [connection_id for connection_id, _ in claim_owned(ctx, worker, due_by, limit)]
+
+
+def claim_owned(ctx: Context, worker: str, due_by: dt.datetime, limit: int, *,
+                busy: Mapping[int, int] | None = None, per_user: int | None = None) -> list[tuple[int, int]]:
+    """`claim`, as (connection id, person) pairs, with at most `per_user` connections of one person
+    running on this worker at once (`busy`: person -> connections of theirs it runs now): one
+    person's many or slow connections never fill a worker while someone else's are due."""
+    if limit <= 0:
+        return []
+    busy = busy or {}
     now = utcnow()
     until = now + dt.timedelta(seconds=ctx.settings.lease_s)
+    order = (AtlassianConnection.next_sync_at.asc().nulls_first(), AtlassianConnection.id)
     with ctx.session() as session:
-        stmt = (select(AtlassianConnection.id).where(_usable(), _due(due_by), _unclaimed(now))
-                .order_by(AtlassianConnection.next_sync_at.asc().nulls_first(), AtlassianConnection.id).limit(limit))
+        where = (_usable(), _due(due_by), _unclaimed(now))
+        if per_user is None:
+            stmt = select(AtlassianConnection.id, AtlassianConnection.user_id).where(*where).order_by(*order).limit(limit)
+        else:
+            # Each person's first `per_user` due connections; a person's running ones drop out below, and
+            # they can take at most one candidate each, so `limit + running` candidates always suffice.
+            full = [user for user, n in busy.items() if n >= per_user]
+            rank = func.row_number().over(partition_by=AtlassianConnection.user_id, order_by=order).label("rank")
+            ranked = select(AtlassianConnection.id, rank).where(
+                *where, AtlassianConnection.user_id.not_in(full) if full else true()).subquery()
+            firsts = select(ranked.c.id).where(ranked.c.rank <= per_user)
+            stmt = (select(AtlassianConnection.id, AtlassianConnection.user_id).where(AtlassianConnection.id.in_(firsts))
+                    .order_by(*order).limit(limit + sum(busy.values())))
         if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(session.scalars(stmt))
-        if not ids:
+            stmt = stmt.with_for_update(skip_locked=True, of=AtlassianConnection)
+        picked: list[tuple[int, int]] = []
+        taken: dict[int, int] = dict(busy)
+        for connection_id, user_id in session.execute(stmt).all():
+            if per_user is not None and taken.get(user_id, 0) >= per_user:
+                continue
+            taken[user_id] = taken.get(user_id, 0) + 1
+            picked.append((connection_id, user_id))
+            if len(picked) == limit:
+                break
+        if not picked:
             return []
+        ids = [connection_id for connection_id, _ in picked]
         # The UPDATE re-checks the claim: on SQLite (no row locks) a second worker's UPDATE finds them taken.
         session.execute(update(AtlassianConnection).where(AtlassianConnection.id.in_(ids), _unclaimed(now))
                         .values(claimed_by=worker, claimed_until=until).execution_options(synchronize_session=False))
-        return list(session.scalars(select(AtlassianConnection.id).where(
+        won = set(session.scalars(select(AtlassianConnection.id).where(
             AtlassianConnection.id.in_(ids), AtlassianConnection.claimed_by == worker,
-            AtlassianConnection.claimed_until == until).order_by(AtlassianConnection.id)))
+            AtlassianConnection.claimed_until == until)))
+        return sorted(pair for pair in picked if pair[0] in won)
 
 
 def next_delay(every: float, stretch: float, failures: int, rng: Callable[[float, float], float] = random.uniform) -> float:
@@ -84,12 +117,16 @@ def next_delay(every: float, stretch: float, failures: int, rng: Callable[[float
 
 
 def release(ctx: Context, connection_id: int, worker: str, ok: bool, every: float, stretch: float) -> dt.datetime:
-    """The sync is over: the claim is let go and the next sync time set. Returns that time."""
+    """The sync is over: the claim is let go and the next sync time set (the cadence the person's
+    presence earns, `presence.every_for`). Returns that time."""
     now = utcnow()
     with ctx.session() as session:
-        failures = 0 if ok else int(session.scalar(select(AtlassianConnection.sync_failures).where(
-            AtlassianConnection.id == connection_id)) or 0) + 1
-        when = now + dt.timedelta(seconds=next_delay(every, stretch, failures))
+        row = session.execute(select(AtlassianConnection.sync_failures, User.last_seen_at)
+                              .join(User, User.id == AtlassianConnection.user_id)
+                              .where(AtlassianConnection.id == connection_id)).first()
+        failures = 0 if ok or row is None else int(row[0] or 0) + 1
+        seen = presence.state_of(ctx.settings, row[1] if row else None, now)
+        when = now + dt.timedelta(seconds=next_delay(presence.every_for(ctx.settings, seen, every, stretch), 1.0, failures))
         session.execute(update(AtlassianConnection).where(
             AtlassianConnection.id == connection_id, AtlassianConnection.claimed_by == worker,
         ).values(claimed_by=None, claimed_until=None, next_sync_at=when, sync_failures=failures)
@@ -98,10 +135,12 @@ def release(ctx: Context, connection_id: int, worker: str, ok: bool, every: floa
 
 
 def seconds_to_next_due(ctx: Context) -> float | None:
-    """How long until the earliest usable connection is due (0 if one is due now); None if there is none."""
+    """How long until the earliest usable connection no worker holds is due (0 if one is due now);
+    None if there is none."""
     with ctx.session() as session:
         earliest = session.execute(select(func.count(), func.min(AtlassianConnection.next_sync_at),
-                                          func.count(AtlassianConnection.next_sync_at)).where(_usable())).one()
+                                          func.count(AtlassianConnection.next_sync_at))
+                                   .where(_usable(), _unclaimed(utcnow()))).one()
     total, first, scheduled = earliest
     if not total:
         return None

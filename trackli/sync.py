@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, changes, connections, names, outbox, rules
+from trackli import audit, board, changes, connections, names, outbox, presence, rules
 from trackli.atlassian.client import ConfluenceClient, Enrichment, chunks
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.atlassian.transport import RetryPolicy
@@ -117,12 +117,14 @@ def _heartbeat(ctx: Context, run_id: int, pages: int, connection_id: int | None 
             ).values(claimed_until=now + dt.timedelta(seconds=ctx.settings.lease_s)))
 
 
-def choose_kind(ctx: Context, conn: AtlassianConnection, trigger: SyncTrigger, now: dt.datetime) -> SyncKind:
+def choose_kind(ctx: Context, conn: AtlassianConnection, trigger: SyncTrigger, now: dt.datetime,
+                seen: presence.Presence = "today") -> SyncKind:
     """A scheduled sync polls incrementally between full sweeps; Sync now, `trackli sync`, the first
-    sync after a (re)connect and one at least every `full_sync_every_s` sweep in full."""
+    sync after a (re)connect and one at least every `full_sync_every_s` (twice that for a person away
+    for a day) sweep in full."""
     if trigger != "scheduled" or conn.watermark_ms is None or conn.last_full_sync_at is None:
         return "full"
-    if (now - conn.last_full_sync_at).total_seconds() >= ctx.settings.full_sync_every_s:
+    if (now - conn.last_full_sync_at).total_seconds() >= presence.sweep_every(ctx.settings, seen):
         return "full"
     return "incremental"
 
@@ -142,12 +144,17 @@ def sync_connection(
     run_id = _start_run(ctx, conn, trigger)
     if run_id is None:
         return SyncResult(connection_id, "already_running", error="a sync of this connection is already running")
-    result = SyncResult(connection_id, "ok", run_id=run_id, kind=kind or choose_kind(ctx, conn, trigger, utcnow()))
+    if kind is None:
+        seen = presence.of_user(ctx, conn.user_id) if trigger == "scheduled" else "live"
+        kind = choose_kind(ctx, conn, trigger, utcnow(), seen)
+    result = SyncResult(connection_id, "ok", run_id=run_id, kind=kind)
     client: ConfluenceClient | None = None
     try:
         client = connections.client_for(ctx, conn, http=http, retry=retry)
         # Bounded in time, waits included; every request and wait keeps the run's lease fresh.
-        client.transport.deadline = time.monotonic() + ctx.settings.sync_deadline_s
+        # A scheduled sync has less time than one a person asked for: a slow site costs its own slot, not the day.
+        limit = ctx.settings.scheduled_sync_deadline_s if trigger == "scheduled" else ctx.settings.sync_deadline_s
+        client.transport.deadline = time.monotonic() + limit
         client.transport.on_activity = Heartbeat(ctx, run_id, result)
         if result.kind == "full":
             fetched, enrichment = _fetch(client, conn, result, progress)

@@ -1,0 +1,29 @@
+"""Presence and the board's inbox
+
+- `users.last_seen_at`: the last sign of an open Trackli tab (written at most once per 30 s per
+  person); it sets how often the person's connections are polled (live, seen today, idle).
+- `users.inbox_open`: whether the board's inbox lane is open, kept per person.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-05
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMNs: a batch would rebuild `users` on SQLite (see 0009).
+    op.add_column("users", sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("users", sa.Column("inbox_open", sa.Boolean(create_constraint=False), nullable=False,
+                                     server_default=sa.true()))
+
+
+def downgrade() -> None:
+    for name in ("inbox_open", "last_seen_at"):
+        op.drop_column("users", name)
