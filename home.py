@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from trackli import board, queue, sync
+from trackli import board, changes, queue, sync
 from trackli.ui import setup, triage, widgets
 
 pc = setup.page("Trackli", ":material/task_alt:")
+widgets.watch("home_stamp", pc.ctx, pc.user_id, changes.versions)  # new tasks show up without a click
 widgets.flash()
 triage.sync_now(pc)
 

@@ -9,7 +9,7 @@ import streamlit as st
 from trackli import board, changes, completion, queue, snooze
 from trackli.errors import TrackliError
 from trackli.models import CARD_STATUSES
-from trackli.ui import setup, triage, widgets
+from trackli.ui import inbox, setup, triage, widgets
 from trackli.ui.kanban import board_data, kanban
 from trackli.ui.widgets import STATUS_LABELS
 
@@ -17,7 +17,7 @@ PAGE = 200  # cards drawn per column; "Show more" adds another page
 pc = setup.page("Board", ":material/view_kanban:")
 ctx, uid = pc.ctx, pc.user_id
 
-board_stamp = widgets.watch("board_stamp", ctx, uid, changes.board_version)
+board_stamp = widgets.watch("board_stamp", ctx, uid, changes.versions)  # cards, and the inbox's queue
 widgets.flash()
 triage.sync_now(pc)
 
@@ -30,9 +30,10 @@ def send_completions() -> None:
 def on_move(event: dict) -> None:
     """A drop, a key or the card menu: apply it; if refused, the redraw puts the card back and says why."""
     try:
-        card_id, to = int(event["card"]), str(event["to"])
-        before = None if event.get("before") is None else int(event["before"])
+        card_id, to = widgets.form_id(event.get("card")), str(event["to"])
+        before = None if event.get("before") is None else widgets.form_id(event["before"])
     except (KeyError, TypeError, ValueError):
+        st.session_state["board_notice"] = "That move was not saved: card not found on your board"
         return
     try:
         card = pc.run(board.move_card, card_id, to, before=before)
@@ -45,7 +46,22 @@ def on_move(event: dict) -> None:
 
 
 def on_open(card_id: int) -> None:
-    st.session_state["open_card"] = card_id
+    try:
+        st.session_state["open_card"] = widgets.form_id(card_id)
+    except ValueError:
+        st.session_state["board_notice"] = "That card was not found on your board"
+
+
+def on_inbox(event: dict) -> None:
+    inbox.handle(pc, event)
+    widgets.remember_stamp("board_stamp", board_stamp())  # this tab already shows its own action
+    if event.get("action") == "approve" and event.get("to") == "done":
+        send_completions()
+
+
+def on_undo(token: str) -> None:
+    inbox.undo(pc, token)
+    widgets.remember_stamp("board_stamp", board_stamp())
 
 
 def on_more(status: str) -> None:
@@ -248,19 +264,22 @@ def draw_board() -> None:
         page.columns[status] = page.columns[status][: shown.get(status, PAGE)]
 
     filtered = where != board.CardFilter()
-    if not any(page.counts.values()) and not filtered:
-        st.info("No cards yet. Approve tasks on the **Pending** page, or add a card of your own.", icon=":material/view_kanban:")
-    else:
-        if not any(page.counts.values()):
-            st.caption("No card matches these filters.")
-        st.caption("Drag cards between columns, or focus one and press Shift+arrows; ⋯ (or M) opens its menu, "
-                   "a click (or Enter) its details.")
-        kanban(board_data(page, today=today, density=density.lower(), notice=st.session_state.pop("board_notice", None),
-                          version=st.session_state.get("board_stamp")),
-               key="kanban", on_move=on_move, on_open=on_open, on_more=on_more)
+    waiting = inbox.inbox_data(pc, today)
+    if not any(page.counts.values()) and not filtered and not waiting["count"]:
+        st.info("No cards yet. New Confluence tasks that mention you arrive in the **Inbox** here (and on "
+                "**Pending**); or add a card of your own.", icon=":material/view_kanban:")
+    if filtered and not any(page.counts.values()):
+        st.caption("No card matches these filters.")
+    st.caption("Drag cards between columns — and waiting tasks from the Inbox onto a column to approve them — or "
+               "focus one and press Shift+arrows; ⋯ (or M) opens its menu, a click (or Enter) its details.")
+    kanban(board_data(page, today=today, density=density.lower(), notice=st.session_state.pop("board_notice", None),
+                      version=st.session_state.get("board_stamp"), inbox=waiting, undo=inbox.undo_offer()),
+           key="kanban", on_move=on_move, on_open=on_open, on_more=on_more, on_inbox=on_inbox, on_undo=on_undo)
 
     if st.session_state.get("open_card") is not None:
         details(st.session_state["open_card"])
+    elif st.session_state.get("edit_task") is not None:
+        inbox.edit_dialog(pc, st.session_state["edit_task"])
 
 
 draw_board()

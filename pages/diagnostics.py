@@ -59,7 +59,13 @@ for conn in conns:
         st.warning(f"Scheduled syncs run {spent['stretch']:g}× less often than every {spent['every_s']:g} s since "
                    f"{spent['stretched_since']:%Y-%m-%d %H:%M} UTC: {spent['stretched_because']}.")
     next_at, swept = spent["next_sync_at"], spent["last_full_sync_at"]
-    st.write(f"Next scheduled sync: {f'{next_at:%Y-%m-%d %H:%M} UTC' if next_at else 'as soon as a worker runs'} · "
+    cadence = {"live": f"every {pc.ctx.settings.live_sync_every_s:g} s while you have Trackli open",
+               "today": f"every {pc.ctx.settings.sync_every_s:g} s (you were here today)",
+               "idle": f"every {pc.ctx.settings.idle_sync_every_s:g} s (you have not been here for a day)"}[spent["presence"]]
+    st.write(f"Synced on schedule by **{spent['synced_by']}** · {cadence}"
+             + ("" if spent["embedded"] != "off" else " · this dashboard's own scheduler is off "
+                "(TRACKLI_EMBEDDED_WORKER=off): a `trackli worker` must run"))
+    st.write(f"Next scheduled sync: {f'{next_at:%Y-%m-%d %H:%M:%S} UTC' if next_at else 'as soon as a scheduler runs'} · "
              f"last full sweep: {f'{swept:%Y-%m-%d %H:%M} UTC' if swept else 'none yet'}"
              + (f" · {spent['failures_in_a_row']} scheduled syncs failed in a row (retried later and later, at most hourly)"
                 if spent["failures_in_a_row"] else ""))

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from trackli import board, changes, connections, queue
-from trackli.ui import setup, triage, widgets
+from trackli.ui import inbox, setup, triage, widgets
 
 PAGE = 200  # rows in the grid at a time: a click costs what is shown, not the whole queue
 pc = setup.page("Pending", ":material/inbox:")
@@ -121,7 +121,9 @@ def queue_grid() -> None:
 
 
 with queue_tab:
-    queue_grid()
+    inbox.phone_cards(pc)  # at phone width: the waiting tasks as cards with Approve / Dismiss / Snooze
+    with st.container(key="pending_grid"):  # wider: the grid, for filtering and bulk work
+        queue_grid()
 
 # -- snoozed, dismissed and gone -------------------------------------------------------------------
 with snoozed_tab:

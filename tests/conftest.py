@@ -77,6 +77,8 @@ def env(tmp_path, database_url, monkeypatch) -> dict[str, str]:
         "TRACKLI_DATABASE_URL": database_url,
         "TRACKLI_DATA_DIR": str(tmp_path / "data"),
         "TRACKLI_SECRETS_FILE": str(tmp_path / "no-secrets.toml"),
+        # Tests that predate the dashboard's own scheduler drive syncs themselves; the tests of it turn it on.
+        "TRACKLI_EMBEDDED_WORKER": "off",
     }
     for name in ("ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET", "ATLASSIAN_REDIRECT_URI",
                  "ATLASSIAN_AUTH_URL", "ATLASSIAN_API_URL", "TRACKLI_SECRET_KEY", "TRACKLI_DEMO"):

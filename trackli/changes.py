@@ -34,6 +34,12 @@ def version(session: Session, user_id: int, area: Area) -> int:
     return session.scalar(select(getattr(ChangeVersion, area)).where(ChangeVersion.user_id == user_id)) or 0
 
 
+def versions(session: Session, user_id: int) -> tuple[int, int]:
+    """(board, queue) in one primary-key read: the board shows both (its inbox lane is the queue)."""
+    row = session.execute(select(ChangeVersion.board, ChangeVersion.queue).where(ChangeVersion.user_id == user_id)).first()
+    return (row[0], row[1]) if row else (0, 0)
+
+
 def board_version(session: Session, user_id: int) -> int:
     return version(session, user_id, "board")
 

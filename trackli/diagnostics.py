@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trackli import connections, outbox, scheduler, sync
+from trackli import connections, outbox, presence, scheduler, sync
 from trackli.atlassian import scopes
 from trackli.atlassian.client import ProbeResult as Probe
 from trackli.atlassian.errors import AtlassianError
@@ -79,6 +79,9 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
             "stretched_since": pace.since if pace and pace.stretch > 1 else None,
             "every_s": ctx.settings.sync_every_s,
             "next_sync_at": conn.next_sync_at,
+            "synced_by": scheduler.describe_scheduler(conn.last_synced_by),
+            "presence": presence.of_user(ctx, user_id),
+            "embedded": ctx.settings.embedded_worker,
             "failures_in_a_row": conn.sync_failures,
             "last_full_sync_at": conn.last_full_sync_at}
     rate_limit = next((r.rate_limit for r in runs if r.rate_limit), None)

@@ -208,6 +208,7 @@ class AtlassianConnection(Base):
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     sync_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_synced_by: Mapped[str | None] = mapped_column(String(100))  # the scheduler of its last scheduled sync
     # Incremental polls: the last full sweep, and the watermark (Atlassian's clock, epoch ms, less a margin).
     last_full_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     watermark_ms: Mapped[int | None] = mapped_column(BigInteger)

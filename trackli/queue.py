@@ -88,7 +88,7 @@ def spaces(session: Session, user_id: int, state: str = "pending") -> list[str]:
 def list_pending(
     session: Session, user_id: int, state: str = "pending", *, space_key: str | None = None,
     text: str | None = None, due_before: dt.date | None = None, stable_order: bool = False,
-    limit: int | None = None, offset: int = 0,
+    limit: int | None = None, offset: int = 0, only_id: int | None = None,
 ) -> list[PendingView]:
     """The user's queue, soonest due first (or in discovery order, which edits never reshuffle);
     a page of it with `limit` and `offset`."""
@@ -102,6 +102,8 @@ def list_pending(
         .outerjoin(Project, Project.id == PendingTask.project_id)
         .join(AtlassianConnection, AtlassianConnection.id == PendingTask.connection_id),
         user_id, state, space_key, text, due_before)
+    if only_id is not None:
+        stmt = stmt.where(PendingTask.id == only_id)
     back_first = PendingTask.returned_from_snooze_at.is_(None)  # back from a snooze: at the top
     if stable_order:
         stmt = stmt.order_by(back_first, PendingTask.id)
@@ -120,6 +122,23 @@ def list_pending(
         )
         for r in session.execute(stmt)
     ]
+
+
+def pending_view(session: Session, user_id: int, pending_id: int) -> PendingView | None:
+    """One of the person's queue rows, in any state; None if there is no such row of theirs."""
+    found = list_pending(session, user_id, "all", only_id=pending_id)
+    return found[0] if found else None
+
+
+def arrivals_after(session: Session, user_id: int, mark: int | None) -> tuple[int, int]:
+    """(tasks waiting that entered the queue after `mark`, the new mark): rows are numbered as they
+    arrive, so "what is new since this tab last looked" is one indexed count. No mark: (0, newest)."""
+    newest = session.scalar(select(func.max(PendingTask.id)).where(PendingTask.user_id == user_id)) or 0
+    if mark is None:
+        return 0, newest
+    count = session.scalar(select(func.count()).select_from(PendingTask).where(
+        PendingTask.user_id == user_id, PendingTask.id > mark, PendingTask.status == "pending")) or 0
+    return count, max(newest, mark)
 
 
 def pending_count(session: Session, user_id: int) -> int:
@@ -217,6 +236,30 @@ def approve_ids(
             "card_ids": card_ids[:50],
         }, provider="trackli")
     return card_ids
+
+
+NOT_WAITING = {
+    "approved": "it was approved meanwhile (in another tab, or by a rule): its card is on the board",
+    "dismissed": "it was dismissed meanwhile: restore it on Pending first",
+    "snoozed": "it was snoozed meanwhile: it comes back on its day, or unsnooze it on Pending",
+    "gone": "it is gone from Confluence",
+}
+
+
+def approve_into(session: Session, user_id: int, pending_id: int, column: str = "todo", *,
+                 before: int | None = None) -> tuple[int, RowState]:
+    """Approve one waiting task into `column` above the card `before` (None: at the column's end) — a
+    drop from the board's inbox. With its row's project (or its rule's). Returns the new card's id and
+    the row as it was, for Undo; a task no longer waiting is refused, saying why."""
+    board.lock_board(session, user_id)  # first, as approve_ids does: one lock order for everyone
+    [row] = _owned(session, user_id, [pending_id], lock=True)
+    if row.status != "pending":
+        raise ValidationError(f"“{row.task_title[:80]}” was not approved: {NOT_WAITING.get(row.status, row.status)}")
+    [before_state] = snapshot(session, user_id, [row.id])
+    [card_id] = approve_ids(session, user_id, [row.id], column=column, known_pending=True)
+    if before is not None:
+        board.move_card(session, user_id, card_id, column, before=before)
+    return card_id, before_state
 
 
 def _approve_batch(session: Session, user_id: int, batch: list[int], default_project: int | None,

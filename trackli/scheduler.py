@@ -39,8 +39,22 @@ JITTER = (0.8, 1.2)
 STRETCH_FROM = 0.8  # share of the pool spent in the last hour from which the cadence stretches
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def worker_name(kind: str = "worker") -> str:
+    """`kind:host:pid:random`: a dedicated worker's (`worker`) or a dashboard's own scheduler's (`dashboard`)."""
+    return f"{kind}:{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def describe_scheduler(name: str | None) -> str:
+    """Who a scheduler name says ran a sync, in words."""
+    if not name:
+        return "nobody yet"
+    kind, _, rest = name.partition(":")
+    host, _, pid = rest.partition(":")
+    pid = pid.split(":", 1)[0]
+    if kind == "dashboard":
+        here = host == socket.gethostname()[:40] and pid == str(os.getpid())
+        return "this dashboard" if here else f"a dashboard ({host}, process {pid})"
+    return f"a worker ({host}, process {pid})" if pid else f"a worker ({name[:60]})"
 
 
 def _usable() -> Any:
@@ -129,7 +143,7 @@ def release(ctx: Context, connection_id: int, worker: str, ok: bool, every: floa
         when = now + dt.timedelta(seconds=next_delay(presence.every_for(ctx.settings, seen, every, stretch), 1.0, failures))
         session.execute(update(AtlassianConnection).where(
             AtlassianConnection.id == connection_id, AtlassianConnection.claimed_by == worker,
-        ).values(claimed_by=None, claimed_until=None, next_sync_at=when, sync_failures=failures)
+        ).values(claimed_by=None, claimed_until=None, next_sync_at=when, sync_failures=failures, last_synced_by=worker)
             .execution_options(synchronize_session=False))
     return when
 

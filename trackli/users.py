@@ -60,3 +60,15 @@ def list_all(session: Session) -> list[User]:
 def resolve(session: Session, email: str | None) -> User:
     """The acting user: the local user when no email is given, otherwise an existing user."""
     return ensure_local(session) if email is None else require(session, email)
+
+
+def inbox_open(session: Session, user_id: int) -> bool:
+    """Is the board's inbox lane open for this person (kept per person, across tabs and devices)?"""
+    return bool(session.scalar(select(User.inbox_open).where(User.id == user_id)))
+
+
+def set_inbox_open(session: Session, user_id: int, is_open: bool) -> None:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    user.inbox_open = bool(is_open)

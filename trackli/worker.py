@@ -44,12 +44,12 @@ class Worker:
     outbox and does the housekeeping on a thread of its own, on its own timer."""
 
     def __init__(self, ctx: Context, every: float | None = None, *, concurrency: int | None = None,
-                 on_cycle: Callable[[dict], None] | None = None, **sync_kwargs):
+                 on_cycle: Callable[[dict], None] | None = None, kind: str = "worker", **sync_kwargs):
         self.ctx, self.on_cycle = ctx, on_cycle
         self.every = ctx.settings.sync_every_s if every is None else every
         self.concurrency = concurrency or ctx.settings.worker_concurrency
         self.per_user = ctx.settings.worker_slots_per_user
-        self.name = scheduler.worker_name()
+        self.name = scheduler.worker_name(kind)
         # One connection pool and TLS context for every sync and send of this process (a new client
         # costs tens of milliseconds and a new TLS handshake each time).
         given = sync_kwargs.pop("http", None)

@@ -43,7 +43,7 @@ def card_data(card: CardView, today: dt.date, show_site: bool) -> dict[str, Any]
 
 
 def board_data(page: Board, *, today: dt.date, density: str = "comfortable", notice: str | None = None,
-               version: Any = None) -> dict[str, Any]:
+               version: Any = None, inbox: dict[str, Any] | None = None, undo: dict[str, str] | None = None) -> dict[str, Any]:
     """What the component draws: plain JSON, nothing in it is ever treated as HTML."""
     cards = [c for status in CARD_STATUSES for c in page.columns[status]]
     show_site = len({c.site for c in cards if c.site}) > 1
@@ -52,21 +52,26 @@ def board_data(page: Board, *, today: dt.date, density: str = "comfortable", not
                      "empty": EMPTY[status], "cards": [card_data(c, today, show_site) for c in page.columns[status]]}
                     for status in CARD_STATUSES],
         "density": density, "notice": notice, "version": str(version) if version is not None else "",
+        "inbox": inbox, "undo": undo,
     }
 
 
-def kanban(data: dict[str, Any], *, key: str, on_move: Callable[[dict], None], on_open: Callable[[int], None],
-           on_more: Callable[[str], None]) -> None:
-    """Draw the board; each event calls its handler with the event's value before the page reruns."""
+def kanban(data: dict[str, Any], *, key: str, on_move: Callable[[dict], None] | None = None,
+           on_open: Callable[[int], None] | None = None, on_more: Callable[[str], None] | None = None,
+           on_inbox: Callable[[dict], None] | None = None, on_undo: Callable[[str], None] | None = None) -> None:
+    """Draw the board (or, with `data["mode"] == "cards"`, only the waiting tasks); each event calls its
+    handler with the event's value before the page reruns."""
 
-    def event(name: str, handle: Callable[[Any], None], pick: Callable[[dict], Any]) -> Callable[[], None]:
+    def event(name: str, handle: Callable[[Any], None] | None, pick: Callable[[dict], Any]) -> Callable[[], None]:
         def callback() -> None:
             value = (st.session_state.get(key) or {}).get(name)
-            if isinstance(value, dict):
+            if isinstance(value, dict) and handle is not None:
                 handle(pick(value))
         return callback
 
     _COMPONENT(data=data, key=key,
                on_move_change=event("move", on_move, lambda v: v),
                on_open_change=event("open", on_open, lambda v: v.get("card")),
-               on_more_change=event("more", on_more, lambda v: v.get("status")))
+               on_more_change=event("more", on_more, lambda v: v.get("status")),
+               on_inbox_change=event("inbox", on_inbox, lambda v: v),
+               on_undo_change=event("undo", on_undo, lambda v: str(v.get("token") or "")))

@@ -39,3 +39,14 @@ def _context() -> Any:
 
 # Served beside the pages by the dashboard's own server: the calendar feed (trackli.feed).
 ROUTES = [feed.route(_context)]
+
+
+def start_scheduler() -> None:
+    """At server start: open the database and start the dashboard's own scheduler (trackli.embedded), so
+    connections stay current before anyone opens a page. A broken setting is left for the pages to say."""
+    try:
+        _context()
+    except Exception as exc:  # the first page shows why Trackli cannot start, in words
+        import logging
+
+        logging.getLogger("trackli.ui").warning("the scheduler did not start with the server: %s", exc)

@@ -15,7 +15,7 @@ import streamlit as st
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
-from trackli import changes, connections, memory, queue, snooze, users
+from trackli import changes, connections, embedded, memory, presence, queue, snooze, users
 from trackli.config import Settings, load_settings
 from trackli.context import Context
 from trackli.errors import TrackliError
@@ -47,6 +47,7 @@ def context_for(settings: Settings) -> Context:
         if ctx is None:
             memory.limit_malloc_arenas()  # Sync now runs in this process (see trackli.memory)
             ctx = _contexts[settings] = Context.from_settings(settings, migrate=True)
+        embedded.start(ctx)  # this process's own scheduler (once per process; off when the settings say so)
         return ctx
 
 
@@ -93,6 +94,7 @@ def page(title: str, icon: str = ":material/task_alt:", *, layout: Literal["cent
             snooze.remember_zone(session, user.id, st.context.timezone)  # snoozes return at the person's midnight
         with ctx.session() as session:
             snooze.wake(session, pc.user_id)  # a snooze whose day has come is over, worker or not
+        presence.touch(ctx, pc.user_id)  # a tab is open: this person's connections are polled live
     except TrackliError as exc:  # settings, a foreign database
         _cannot_start(str(exc))
     except (DatabaseError, CommandError) as exc:  # unreachable, corrupt, or migrated by a newer Trackli
@@ -146,3 +148,12 @@ def _header(pc: PageContext, title: str) -> None:
     else:
         middle.page_link("pages/connect.py", label="Connect Atlassian", icon=":material/link:")
     right.page_link("pages/pending.py", label=f"Pending {count}", icon=":material/inbox:")
+    # The browser tab says how much is waiting, so new work is seen from another tab too.
+    st.set_page_config(page_title=f"({count}) {title} · Trackli" if count else f"{title} · Trackli")
+    arrived = st.session_state.pop("_arrived", 0)
+    if arrived:
+        st.toast(arrival_words(arrived), icon=":material/inbox:")
+
+
+def arrival_words(n: int) -> str:
+    return f"{n} new task{'s' if n != 1 else ''} from Confluence"

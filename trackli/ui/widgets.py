@@ -9,6 +9,7 @@ from typing import Any, Callable, Hashable, TypeVar
 
 import streamlit as st
 
+from trackli import presence, queue
 from trackli.errors import TrackliError
 
 T = TypeVar("T")
@@ -93,6 +94,7 @@ def watch(key: str, ctx: Any, user_id: int, stamp_of: Callable[[Any, int], Hasha
 
     @st.fragment(run_every=every)
     def _watch() -> None:
+        presence.touch(ctx, user_id)  # the tab is open (at most one write per person per 30 s)
         current = stamp()
         previous = st.session_state.get(key)
         if previous is None:
@@ -100,9 +102,14 @@ def watch(key: str, ctx: Any, user_id: int, stamp_of: Callable[[Any, int], Hasha
             return
         if previous == current:
             return
+        arrived = _arrivals(ctx, user_id)
         if waiting is None:
             st.session_state[key] = current
+            if arrived:
+                st.session_state["_arrived"] = arrived  # said by a toast on the rerun (setup's header)
             st.rerun()
+        if arrived:
+            st.toast(f"{arrived} new task{'s' if arrived != 1 else ''} from Confluence", icon=":material/inbox:")
         with ctx.session() as session:
             count = waiting(session, user_id, st.session_state.get(f"{key}_drawn") or dt.datetime.now(dt.timezone.utc))
         left, right = st.columns([5, 1], vertical_alignment="center")
@@ -112,9 +119,33 @@ def watch(key: str, ctx: Any, user_id: int, stamp_of: Callable[[Any, int], Hasha
             st.session_state.pop(key, None)
             st.rerun(scope="app")
 
+    if "_arrival_mark" not in st.session_state:
+        _arrivals(ctx, user_id)  # what is waiting now is not news
     remember_stamp(key, stamp())  # a full run draws what the database holds now
     _watch()
     return stamp
+
+
+def _arrivals(ctx: Any, user_id: int) -> int:
+    """Tasks that entered the person's queue since this tab last looked (0 the first time)."""
+    with ctx.session() as session:
+        count, newest = queue.arrivals_after(session, user_id, st.session_state.get("_arrival_mark"))
+    st.session_state["_arrival_mark"] = newest
+    return count
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+
+
+def form_id(value: Any) -> int:
+    """An id sent by the browser (a component event, a form): a whole number in the database's range,
+    or ValueError — a forged 10^30 is refused like any id that names nothing."""
+    if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+        raise ValueError("not an id")
+    number = int(value) if not isinstance(value, float) or value.is_integer() else -1
+    if not 0 < number <= MAX_ID:
+        raise ValueError("not an id")
+    return number
 
 
 def per_version(name: str, version: Hashable, compute: Callable[[], T]) -> T:

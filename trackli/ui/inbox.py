@@ -1,0 +1,169 @@
+"""The board's inbox lane and the phone's triage cards: waiting tasks approved by a drop, a key or a menu,
+dismissed, snoozed or edited where the person is, each with Undo (as on Pending).
+
+The component (trackli/ui/kanban.py) sends one `inbox` event per action; `handle` applies it through
+the queue's functions and leaves a notice (and what Undo needs) for the redraw. A task changed
+elsewhere is refused with the reason, and the redraw shows it where it really is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Any
+
+import streamlit as st
+
+from trackli import board, queue, snooze, users
+from trackli.errors import TrackliError
+from trackli.queue import PendingView
+from trackli.ui import widgets
+from trackli.ui.setup import PageContext
+from trackli.ui.widgets import STATUS_LABELS
+
+PAGE = 200  # waiting tasks drawn; "Show more" adds another page
+SNOOZE_PRESETS = ("Tomorrow", "In 3 days", "Next Monday", "In 2 weeks")
+UNDO_FOR_S = 30.0
+NOTICE = "board_notice"
+UNDO = "board_undo"
+
+
+def task_data(row: PendingView, today: dt.date, show_site: bool) -> dict[str, Any]:
+    url = row.url if row.url and row.url.startswith(("https://", "http://")) else None
+    return {"id": row.id, "title": row.title, "due": row.due_date.isoformat() if row.due_date else None,
+            "overdue": bool(row.due_date and row.due_date < today), "page": row.page_title,
+            "space": row.space_name or row.space_key, "site": row.site if show_site else None, "url": url,
+            "project": row.project, "returned": row.returned_from_snooze}
+
+
+def inbox_data(pc: PageContext, today: dt.date, *, force_open: bool = False) -> dict[str, Any]:
+    """The waiting tasks the lane (or the phone's cards) shows: the first pages of them and the count of all."""
+    shown = int(st.session_state.get("inbox_shown", PAGE))
+    with pc.ctx.session() as session:
+        is_open = force_open or users.inbox_open(session, pc.user_id)
+        count = queue.pending_count(session, pc.user_id)
+        rows = queue.list_pending(session, pc.user_id, limit=shown) if count else []
+    show_site = len({r.site for r in rows if r.site}) > 1
+    return {"open": is_open, "count": count, "tasks": [task_data(r, today, show_site) for r in rows],
+            "presets": list(SNOOZE_PRESETS)}
+
+
+def undo_offer() -> dict[str, str] | None:
+    """The Undo the notice offers, while its window lasts."""
+    offer = st.session_state.get(UNDO)
+    if not offer or time.monotonic() > offer["until"]:
+        st.session_state.pop(UNDO, None)
+        return None
+    return {"token": offer["token"], "label": "Undo"}
+
+
+def _offer_undo(states: list[queue.RowState], column: str) -> None:
+    st.session_state[UNDO] = {"token": uuid.uuid4().hex, "states": states, "column": column,
+                              "until": time.monotonic() + UNDO_FOR_S}
+
+
+def handle(pc: PageContext, event: dict[str, Any]) -> None:
+    """One action from the lane, the sheet or the phone's cards."""
+    action = str(event.get("action") or "")
+    if action == "toggle":
+        pc.run(users.set_inbox_open, bool(event.get("open")))
+        return
+    if action == "more":
+        st.session_state["inbox_shown"] = int(st.session_state.get("inbox_shown", PAGE)) + PAGE
+        return
+    try:
+        task_id = widgets.form_id(event.get("task"))
+    except ValueError:
+        return
+    if action == "edit":
+        st.session_state["edit_task"] = task_id
+        return
+    try:
+        if action == "approve":
+            to = board.check_status(str(event.get("to") or "todo"))
+            before = None if event.get("before") is None else widgets.form_id(event.get("before"))
+            _, was = pc.run(queue.approve_into, task_id, to, before=before)
+            _offer_undo([was], to)
+            st.session_state[NOTICE] = f"Approved into {STATUS_LABELS[to]}."
+        elif action == "dismiss":
+            states = pc.run(queue.snapshot, [task_id])
+            if pc.run(queue.dismiss, [task_id]) == 0:
+                raise TrackliError("it is no longer waiting (changed in another tab?)")
+            _offer_undo(states, "todo")
+            st.session_state[NOTICE] = "Dismissed: restore it from Pending › Dismissed, or Undo."
+        elif action == "snooze":
+            preset = str(event.get("preset") or "")
+            if preset not in SNOOZE_PRESETS:
+                return
+            states = pc.run(queue.snapshot, [task_id])
+            until = snooze.parse_until(preset, dt.datetime.now(widgets.zone()).date())
+            pc.run(snooze.snooze_pending, [task_id], until)
+            _offer_undo(states, "todo")
+            st.session_state[NOTICE] = f"Snoozed until {until:%a %d %b}."
+        else:
+            return
+    except (TrackliError, ValueError) as exc:
+        st.session_state.pop(UNDO, None)
+        st.session_state[NOTICE] = f"That was not saved: {exc}"
+
+
+def undo(pc: PageContext, token: str) -> None:
+    offer = st.session_state.pop(UNDO, None)
+    if not offer or offer["token"] != token:
+        st.session_state[NOTICE] = "Nothing to undo any more."
+        return
+    try:
+        done = pc.run(queue.put_back, offer["states"], offer["column"])
+    except TrackliError as exc:
+        st.session_state[NOTICE] = f"Undo failed: {exc}"
+        return
+    st.session_state[NOTICE] = f"Undone: {done.describe()}."
+
+
+@st.dialog("Edit task", width="medium", on_dismiss=lambda: st.session_state.pop("edit_task", None))
+def edit_dialog(pc: PageContext, task_id: int) -> None:
+    """Title, due date and project of a waiting task (saved as the person's edits: a sync never overwrites them)."""
+    with pc.ctx.session() as session:
+        found = queue.pending_view(session, pc.user_id, task_id)
+        projects = board.list_projects(session, pc.user_id)
+    if found is None or found.state != "pending":
+        st.info("This task is no longer waiting (approved, dismissed or snoozed in another tab?).")
+        return
+    names = [p.name for p in projects]
+    with st.form(f"edit_task_{task_id}"):
+        title = st.text_input("Title", found.title, max_chars=500)
+        c1, c2 = st.columns(2)
+        due = c1.date_input("Due", found.due_date, format="YYYY-MM-DD")
+        options = ["(none)", *names]
+        project = c2.selectbox("Project", options, index=options.index(found.project) if found.project in names else 0)
+        if found.url and found.url.startswith(("https://", "http://")):
+            st.link_button("Open in Confluence", found.url, icon=":material/open_in_new:")
+        if st.form_submit_button("Save", type="primary", icon=":material/save:"):
+            ok, _ = widgets.act(lambda: pc.run(queue.edit_pending, task_id, title=title, due_date=due,
+                                               project=None if project == "(none)" else project))
+            if ok:
+                st.session_state.pop("edit_task", None)
+                st.session_state[NOTICE] = "Task saved."
+                st.rerun()
+
+
+PHONE_CSS = """<style>
+@media (min-width: 641px) { .st-key-pending_cards { display: none !important; } }
+@media (max-width: 640px) { .st-key-pending_grid { display: none !important; } }
+</style>"""
+
+
+def phone_cards(pc: PageContext) -> None:
+    """Pending at phone width (≤ 640 px): the waiting tasks as triage cards instead of the wide grid
+    (CSS shows one or the other by the screen's width; no horizontal scrolling is needed to triage)."""
+    from trackli.ui.kanban import kanban
+
+    st.html(PHONE_CSS)
+    today = dt.datetime.now(widgets.zone()).date()
+    with st.container(key="pending_cards"):
+        data = {"mode": "cards", "columns": [], "inbox": inbox_data(pc, today, force_open=True),
+                "notice": st.session_state.pop(NOTICE, None), "undo": undo_offer(), "approve_to": "todo"}
+        kanban(data, key="pending_kanban", on_inbox=lambda event: handle(pc, event), on_undo=lambda token: undo(pc, token))
+    if st.session_state.get("edit_task") is not None:
+        edit_dialog(pc, st.session_state["edit_task"])
