@@ -36,3 +36,44 @@ def test_three_worker_processes_sync_each_of_100_connections_exactly_once_per_ca
     # A second round right away finds nothing due: the cadence has not come round.
     again = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and '"connection_id"' not in again.stdout
+
+
+@pytest.mark.skipif(not PG_URL, reason="several schedulers share a PostgreSQL (SQLite runs one)")
+def test_two_dashboards_and_a_worker_sync_no_connection_twice_in_a_cycle(sim_ctx, sim, env):
+    """Two `streamlit run app.py` (each with its own scheduler, started with the server) and a
+    `trackli worker` on one database: 60 due connections, each synced once, by one of them."""
+    import time
+
+    from tests.browser.conftest import AppServer
+    from trackli.simulator import free_port
+
+    ids = people_with_connections(sim_ctx, sim, 60)
+    sim.state.knobs.latency_ms = 20
+    scheduled = {**env, "ATLASSIAN_API_URL": sim.url, "ATLASSIAN_AUTH_URL": sim.url, "TRACKLI_EMBEDDED_WORKER": "on",
+                 "TRACKLI_SYNC_EVERY_S": "600", "TRACKLI_WORKER_CONCURRENCY": "4"}
+    dashboards = [AppServer(scheduled, free_port()).start() for _ in range(2)]
+    worker = subprocess.Popen([sys.executable, "-m", "trackli", "worker", "--json", "--concurrency", "4"],
+                              env={**os.environ, **scheduled}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with sim_ctx.session() as s:
+                done = s.scalar(select(func.count(func.distinct(SyncRun.connection_id))).where(SyncRun.outcome == "ok"))
+            if done == len(ids):
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # long enough for a second sync of anything claimed twice to show
+        with sim_ctx.session() as s:
+            runs = dict(s.execute(select(SyncRun.connection_id, func.count()).group_by(SyncRun.connection_id)).all())
+            by = dict(s.execute(select(AtlassianConnection.last_synced_by, func.count())
+                                .group_by(AtlassianConnection.last_synced_by)).all())
+    finally:
+        worker.terminate()
+        out, err = worker.communicate(timeout=60)
+        for dashboard in dashboards:
+            dashboard.stop()
+    assert runs == {i: 1 for i in ids}, {k: v for k, v in runs.items() if v != 1}
+    assert worker.returncode == 0, err[-2000:]
+    kinds = {name.split(":", 1)[0] for name in by if name}
+    assert kinds == {"dashboard", "worker"}, by  # the dashboards and the worker shared the work
+    assert len([name for name in by if name and name.startswith("dashboard:")]) == 2, by
