@@ -6,5 +6,6 @@ import streamlit as st
 
 from trackli.ui import server
 
+server.guard_settings()  # loopback only and no tracebacks, whatever folder the server was started from
 app = st.App("home.py", middleware=server.MIDDLEWARE, routes=server.ROUTES)
 server.start_scheduler()  # connections stay current from the start, whether or not a page is open

@@ -9,6 +9,7 @@ import streamlit as st
 from trackli import board, changes, completion, queue, snooze
 from trackli.errors import TrackliError
 from trackli.models import CARD_STATUSES
+from trackli.text import MAX_TITLE
 from trackli.ui import inbox, setup, triage, widgets
 from trackli.ui.kanban import board_data, kanban
 from trackli.ui.widgets import STATUS_LABELS
@@ -119,7 +120,7 @@ def details(card_id: int) -> None:
     if card.project_id is not None and card.project_id not in projects_by_id:
         projects_by_id[card.project_id] = card.project or "(archived project)"
     with st.form("card_details"):
-        title = st.text_input("Title", card.title, max_chars=500, key=f"detail_title_{card_id}")
+        title = st.text_input("Title", card.title, max_chars=MAX_TITLE, key=f"detail_title_{card_id}")
         d1, d2 = st.columns(2)
         due = d1.date_input("Due", card.due_date, format="YYYY-MM-DD", key=f"detail_due_{card_id}")
         options: list = [None, *projects_by_id]
@@ -217,7 +218,7 @@ with top_middle.expander("Projects", icon=":material/folder:"):
                 st.rerun()
 with top_right.expander("Add a card", icon=":material/add:"):
     with st.form("add_card", clear_on_submit=True):
-        title = st.text_input("Title", max_chars=500)
+        title = st.text_input("Title", max_chars=MAX_TITLE)
         c1, c2, c3 = st.columns(3)
         project = c1.selectbox("Project", ["(none)"] + list(by_name))
         due = c2.date_input("Due", value=None)

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from trackli import board, changes, connections, queue
+from trackli.text import MAX_TITLE
 from trackli.ui import inbox, setup, triage, widgets
 
 PAGE = 200  # rows in the grid at a time: a click costs what is shown, not the whole queue
@@ -86,7 +87,7 @@ def queue_grid() -> None:
             disabled=[c for c in ("page", "space", "site", "routed", "link") if c in frame.columns],
             column_config={
                 "select": st.column_config.CheckboxColumn("", width=40),
-                "title": st.column_config.TextColumn("Title", max_chars=500, required=True, width="medium"),
+                "title": st.column_config.TextColumn("Title", max_chars=MAX_TITLE, required=True, width="medium"),
                 "due": st.column_config.DateColumn("Due", format="YYYY-MM-DD", width="small"),
                 "project": st.column_config.TextColumn(
                     "Project", width="medium", max_chars=100,

@@ -78,3 +78,9 @@ def test_feed_on_rotate_off(ctx, capsys):
     rotated = j(capsys, "feed", "rotate")
     assert rotated["url"] != on["url"] and rotated["url"].startswith("http://localhost:8501/feeds/")
     assert j(capsys, "feed", "off") == {"url": None}
+
+
+def test_a_rule_whose_text_has_no_word_is_refused(ctx, capsys):
+    code, out, err = run(capsys, "rules", "add", "--title-has", "%", "--dismiss")
+    assert code == 1 and "has no word in it" in err and "Traceback" not in err
+    assert json.loads(run(capsys, "--json", "rules", "list")[1]) == []

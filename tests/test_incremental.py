@@ -179,3 +179,22 @@ def test_an_answer_without_a_date_keeps_the_old_watermark(sim_ctx, user_id, toke
     sync.sync_connection(sim_ctx, token_connection)  # a sweep without a Date: nothing to trust, sweep again
     assert conn_row(sim_ctx, token_connection).watermark_ms is None
     assert scheduled(sim_ctx, token_connection).kind == "full"
+
+
+def test_a_future_date_never_moves_the_watermark_ahead_and_diagnostics_says_so(sim_ctx, user_id, token_connection, sim):
+    from trackli import diagnostics
+
+    sync.sync_connection(sim_ctx, token_connection)
+    before = conn_row(sim_ctx, token_connection).watermark_ms
+    sim.state.clock_offset = 6 * 3600.0  # one answer from a clock six hours ahead
+    assert scheduled(sim_ctx, token_connection).outcome == "ok"
+    assert conn_row(sim_ctx, token_connection).watermark_ms == before  # kept: not six hours ahead
+    sim.state.clock_offset = 0.0
+    created = sim.state.add_task("Created while the clock was wrong", assigned_to=ME[0], container=container(sim))
+    poll = scheduled(sim_ctx, token_connection)
+    assert (poll.kind, poll.new) == ("incremental", 1)  # found by the next poll, not a sweep an hour later
+    assert created.id in {r.confluence_task_id for r in waiting(sim_ctx, user_id)}
+    sim.state.clock_offset = 6 * 3600.0
+    scheduled(sim_ctx, token_connection)
+    finding = [f for f in diagnostics.diagnose(sim_ctx, user_id, token_connection).findings if f.check == "Clock"]
+    assert finding and "360 min ahead of" in finding[0].detail

@@ -181,3 +181,35 @@ def test_routing_many_tasks_gives_what_checking_each_gives():
                 expected[task.id] = (rule.id, verdict)
                 break
     assert got == expected and len(got) > 100
+
+
+def test_a_rule_with_no_word_or_too_many_words_is_refused(ctx, user_id):
+    for text, message in (("%", "has no word in it"), ("  -- !! ", "has no word in it"),
+                          (" ".join("abcdefghijk"), "has 11 words: at most 10")):
+        with pytest.raises(ValidationError, match=message):
+            with ctx.session() as s:
+                rules.add_rule(s, user_id, title_has=text, dismiss=True)
+    with ctx.session() as s:
+        assert rules.list_rules(s, user_id) == []
+        rules.add_rule(s, user_id, title_has=" ".join("abcdefghij"), dismiss=True)  # ten is fine
+
+
+def test_routing_tells_the_sync_it_is_alive_and_stops_at_the_deadline():
+    """The worst capped rules over many tasks: the heartbeat is told as routing goes, and a deadline
+    raised from it stops routing (a sync never outlives its lease while it routes)."""
+    letters = "abcdefghij"
+    pool = [rules.Rule(id=n, enabled=True, action="dismiss", title_has=" ".join(letters[(n + k) % 10] for k in range(10)))
+            for n in range(200)]
+    tasks = [rules.Candidate(i, str(i), f"a b c d e f g h i task {i}", None, "ENG", "1", "Notes", "acc-1")
+             for i in range(1001)]
+    ticks = []
+    routed = rules.route(pool, tasks, TODAY, tick=lambda: ticks.append(1))
+    assert routed.count() == 0 and len(ticks) >= 150_000 // rules.TICK_EVERY  # no title has a word in "j"
+
+    class PastDeadline(Exception):
+        pass
+
+    def deadline():
+        raise PastDeadline
+    with pytest.raises(PastDeadline):
+        rules.route(pool, tasks, TODAY, tick=deadline)

@@ -13,6 +13,7 @@ from tests.syncing import approve_some, waiting
 from trackli import board, feed, queue, snooze, sync
 from trackli.errors import ValidationError
 from trackli.models import Card, PendingTask, User
+from trackli.simulator import ME
 
 UTC = dt.timezone.utc
 
@@ -149,3 +150,52 @@ def test_the_feed_can_list_waiting_tasks_too(sim_ctx, user_id, token_connection)
     with sim_ctx.session() as s:  # neither stored column holds the token itself
         stored = s.execute(select(User.feed_token_enc, User.feed_token_hash).where(User.id == user_id)).one()
     assert all(value and token not in value for value in stored)
+
+
+def test_a_browser_time_zone_that_is_a_folder_or_a_path_is_ignored(ctx, user_id):
+    for bad in ("America", "Europe", "../../etc/passwd", "posix", "UTC/..", "\x00"):
+        assert snooze.valid_zone(bad) is None, bad
+        assert snooze.zone(bad) == dt.timezone.utc
+        with ctx.session() as s:
+            snooze.remember_zone(s, user_id, bad)  # a page load with it: no error
+    with ctx.session() as s:
+        snooze.remember_zone(s, user_id, "America/New_York")
+        assert s.get(User, user_id).time_zone == "America/New_York"
+
+
+def test_a_lone_surrogate_in_an_upstream_title_never_stops_a_sync(sim_ctx, user_id, token_connection, sim):
+    page = next(iter(sim.state.content.values()))
+    sim.state.add_task("Broken \ud800 title @me", assigned_to=ME[0], container=page)
+    first = sync.sync_connection(sim_ctx, token_connection)
+    assert first.outcome == "ok", first.error
+    [row] = [r for r in waiting(sim_ctx, user_id) if r.title.startswith("Broken")]
+    assert "\ud800" not in row.title and row.title.startswith("Broken title")
+    assert sync.sync_connection(sim_ctx, token_connection).outcome == "ok"  # and every later sync
+
+
+def test_the_feed_is_safe_to_poll_opaque_uncached_rendered_once_and_rate_limited(ctx, user_id, monkeypatch):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    with ctx.session() as s:
+        s.get(User, user_id).display_name = "Ann\r\nX-Injected: yes\rBob"
+        board.create_card(s, user_id, "Dated", due_date="2026-12-03")
+        url = feed.turn_on(ctx, s, user_id)
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    renders = []
+    real = feed.render
+    monkeypatch.setattr(feed, "render", lambda *a: renders.append(1) or real(*a))
+    monkeypatch.setattr(feed, "rate_limit", feed.RateLimit(per_minute=4))
+    client = TestClient(Starlette(routes=[feed.route(lambda: ctx)]))
+    first = client.get(f"/feeds/{token}.ics")
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+    name = icalendar.Calendar.from_ical(first.content)["x-wr-calname"]
+    assert str(name) == "Trackli — Ann X-Injected: yes Bob" and b"\r\nX-Injected" not in first.content
+    tag = first.headers["etag"]
+    assert tag.startswith('"') and str(user_id) + "-" not in tag and len(tag) == 34  # nothing internal in it
+    assert client.head(f"/feeds/{token}.ics").status_code == 200 and client.get(f"/feeds/{token}.ics").status_code == 200
+    assert renders == [1]  # three answers of one version: rendered once
+    assert client.get(f"/feeds/{token}.ics", headers={"If-None-Match": tag}).status_code == 304
+    limited = client.get(f"/feeds/{token}.ics")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+    assert feed.RateLimit(per_minute=5).allow(token)  # another token's (or a fresh process's) budget is its own

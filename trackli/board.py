@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from trackli import audit, outbox
 from trackli.errors import NotFound, ValidationError
+from trackli.text import CONTROL, MAX_TITLE
 from trackli.db import contains_words, lock_row
 from trackli.models import (
     CARD_STATUSES,
@@ -28,15 +29,11 @@ from trackli.models import (
     utcnow,
 )
 
-MAX_TITLE = 500
 MAX_PROJECT_NAME = 100
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 # ---- validation ---------------------------------------------------------------------------------
-
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
 
 def clean_title(title: str | None, what: str = "title") -> str:
     """Strip control characters and surrounding space; refuse empty or over-long titles."""

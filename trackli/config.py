@@ -57,6 +57,7 @@ class Settings:
     idle_sync_every_s: float = 1800.0  # cadence for people not seen for a day
     public_url: str = "http://localhost:8501"  # the dashboard's address, as people reach it (calendar feed URLs)
     demo: bool = False
+    mode: str = "auto"  # teams: sign-in required ([auth] must be set up, or nothing is served); auto: teams if [auth] is
 
     @property
     def is_sqlite(self) -> bool:
@@ -196,7 +197,19 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "TRACKLI_IDLE_SYNC_EVERY_S": ("idle_sync_every_s", _seconds(1, 7 * 86400)),
     "TRACKLI_PUBLIC_URL": ("public_url", _url),
     "TRACKLI_DEMO": ("demo", _bool),
+    "TRACKLI_MODE": ("mode", _choice("auto", "single", "teams")),
 }
+
+
+CHECKOUT = Path(__file__).resolve().parents[1]  # the folder holding app.py and .streamlit/, in a checkout
+
+
+def default_secrets_file() -> Path:
+    """The dashboard's `.streamlit/secrets.toml`: beside app.py (as Streamlit reads it, wherever the
+    server was started from), else the working directory's (an installed package has no app.py)."""
+    if (CHECKOUT / "app.py").exists():
+        return CHECKOUT / ".streamlit" / "secrets.toml"
+    return Path(".streamlit") / "secrets.toml"
 
 
 def read_secrets_file(path: Path) -> dict[str, str]:
@@ -218,7 +231,7 @@ def load_settings(
     """Build settings from `env` (default: os.environ), then the secrets file, then defaults."""
     env = os.environ if env is None else env
     if secrets_path is None:
-        secrets_path = Path(env.get("TRACKLI_SECRETS_FILE", ".streamlit/secrets.toml"))
+        secrets_path = Path(env["TRACKLI_SECRETS_FILE"]) if env.get("TRACKLI_SECRETS_FILE") else default_secrets_file()
     secrets = read_secrets_file(secrets_path)
 
     values: dict[str, Any] = {}

@@ -180,6 +180,12 @@ def _history(runs: list[Any], rate_limit: dict[str, str] | None, failed: list[An
         found.append(Finding("Rate limits", False, "Atlassian is rate-limiting this connection",
                              "nothing to do: Trackli waits and tries again; fewer manual syncs help", rank=RATE_LIMITED,
                              headline="Atlassian is rate-limiting this connection: Trackli waits and tries again."))
+    skew = getattr(last, "clock_skew_s", None) if last else None
+    if skew:
+        ahead = f"{abs(skew) / 60:.0f} min {'ahead of' if skew > 0 else 'behind'}"
+        found.append(Finding("Clock", False, f"Atlassian's clock (its Date header) was {ahead} this server's at the "
+                             "last sync: not trusted, so the next poll asks from the last trusted time",
+                             "check this server's clock (NTP); nothing is missed meanwhile", rank=WARNING))
     if failed:
         found.append(Finding("Completions", False, f"{len(failed)} change(s) could not be sent to Confluence",
                              "retry them from their cards on the Board", rank=WARNING))

@@ -7,8 +7,11 @@ too) as all-day events, served by the dashboard's own server at `/feeds/<token>.
   same 404 as any other unknown address: nothing is learnt from it.
 - Events have stable UIDs (`card-<id>@trackli`, `pending-<id>@trackli`), the Confluence link and the
   project in the description; completed and archived cards are left out.
-- The `ETag` is the person's change versions: a calendar polling every few minutes with
-  `If-None-Match` gets `304` after one primary-key read, without a query of its cards.
+- The `ETag` is an opaque digest of the person's change versions: a calendar polling with
+  `If-None-Match` gets `304` after one primary-key read, without a query of its cards; a calendar is
+  rendered once per version (kept by ETag), whatever the number of GETs. `Cache-Control: private,
+  no-cache`, so a rotated or turned-off URL is never served from a client's cache; at most 30
+  requests a minute per token.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -28,6 +34,7 @@ from sqlalchemy.orm import Session
 from trackli import audit, changes
 from trackli.context import Context
 from trackli.models import Card, PendingTask, Project, User, utcnow
+from trackli.text import one_line
 
 log = logging.getLogger("trackli.feed")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -93,9 +100,17 @@ def owner_of(session: Session, token: str) -> User | None:
 
 
 def etag(session: Session, user: User) -> str:
+    """Opaque: a digest of what the calendar shows (the person's versions, the options, the name and the
+    token's own hash, so a rotated URL never matches an old tag). Nothing internal is readable in it."""
     board_v = changes.board_version(session, user.id)
     queue_v = changes.queue_version(session, user.id) if user.feed_include_pending else 0
-    return f'"{user.id}-{board_v}-{queue_v}-{int(user.feed_include_pending)}"'
+    seed = f"{user.feed_token_hash}:{board_v}:{queue_v}:{int(user.feed_include_pending)}:{calendar_name(user)}"
+    return f'"{hashlib.sha256(seed.encode()).hexdigest()[:32]}"'
+
+
+def calendar_name(user: User) -> str:
+    """The calendar's display name: one line, no control characters (a newline would break the feed)."""
+    return one_line(user.display_name or user.email, 100)
 
 
 @dataclass(frozen=True)
@@ -175,7 +190,65 @@ def answer(ctx: Context, token: str, if_none_match: str | None) -> Answer:
         tag = etag(session, user)
         if if_none_match and tag in [t.strip() for t in if_none_match.split(",")]:
             return Answer(304, etag=tag)
-        return Answer(200, render(entries(session, user), user.display_name or user.email), tag)
+        body = _rendered.get(tag)
+        if body is None:  # rendered once per version, not once per GET or HEAD
+            body = _rendered.put(tag, render(entries(session, user), calendar_name(user)))
+        return Answer(200, body, tag)
+
+
+class _Rendered:
+    """Calendars already rendered, by ETag (which changes with anything they show): a few dozen, the
+    oldest dropped first, bounded in bytes."""
+
+    def __init__(self, entries: int = 64, max_bytes: int = 64 * 1024 * 1024):
+        self.entries, self.max_bytes = entries, max_bytes
+        self.bodies: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, tag: str) -> bytes | None:
+        with self.lock:
+            body = self.bodies.get(tag)
+            if body is not None:
+                self.bodies.move_to_end(tag)
+            return body
+
+    def put(self, tag: str, body: bytes) -> bytes:
+        with self.lock:
+            self.bodies[tag] = body
+            while len(self.bodies) > self.entries or (
+                    len(self.bodies) > 1 and sum(map(len, self.bodies.values())) > self.max_bytes):
+                self.bodies.popitem(last=False)
+        return body
+
+
+_rendered = _Rendered()
+
+
+class RateLimit:
+    """At most `per_minute` requests a minute per token (a calendar polls every few minutes); more are
+    answered 429 before any database work. Per process, by the token's hash."""
+
+    def __init__(self, per_minute: int = 30):
+        self.per_minute = per_minute
+        self.seen: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+
+    def allow(self, token: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        key = _hash(token)
+        with self.lock:
+            if len(self.seen) > 10000:  # forget quiet tokens (and any flood of made-up ones)
+                self.seen = {k: v for k, v in self.seen.items() if v and now - v[-1] < 60}
+            recent = [t for t in self.seen.get(key, []) if now - t < 60]
+            if len(recent) >= self.per_minute:
+                self.seen[key] = recent
+                return False
+            recent.append(now)
+            self.seen[key] = recent
+            return True
+
+
+rate_limit = RateLimit()
 
 
 def route(context: Callable[[], Context]) -> Any:
@@ -187,6 +260,9 @@ def route(context: Callable[[], Context]) -> Any:
 
     async def serve(request: Request) -> Response:
         token = request.path_params.get("token", "")
+        if not rate_limit.allow(token):
+            return PlainTextResponse("Too many requests for this feed: try again in a minute.", 429,
+                                     headers={"Retry-After": "60"})
         try:
             found = await run_in_threadpool(answer, context(), token, request.headers.get("if-none-match"))
         except Exception:  # never a traceback to a calendar client
@@ -194,7 +270,9 @@ def route(context: Callable[[], Context]) -> Any:
             return PlainTextResponse("The feed is unavailable right now.", 503, headers={"Retry-After": "300"})
         if found.status == 404:
             return PlainTextResponse("Not Found", 404)
-        headers = {"ETag": found.etag or "", "Cache-Control": "private, max-age=300"}
+        # no-cache: a client asks again every time (a 304 is one primary-key read), so a rotated or
+        # turned-off URL is never served from a cache.
+        headers = {"ETag": found.etag or "", "Cache-Control": "private, no-cache"}
         if found.status == 304:
             return Response(status_code=304, headers=headers)
         return Response(found.body, media_type="text/calendar; charset=utf-8",

@@ -388,6 +388,7 @@ class SyncRun(Base):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
     rate_limit: Mapped[dict | None] = mapped_column(JSONType)
+    clock_skew_s: Mapped[float | None] = mapped_column(Float)  # Atlassian's Date minus ours, when too far off to trust
     new_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_count: Mapped[int] = mapped_column(Integer, default=0)
     unchanged_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from trackli.atlassian.client import ContentInfo, Enrichment, SpaceInfo, chunks
 from trackli.models import ContentName
+from trackli.text import MAX_TITLE
 from trackli.plan import LIMITS, clip
 
 KINDS = ("pages", "blogposts", "spaces")
@@ -27,12 +28,12 @@ def _rows(connection_id: int, found: Enrichment, now: dt.datetime) -> list[dict]
     for kind in ("pages", "blogposts"):
         for info in getattr(found, kind).values():
             rows.append({"connection_id": connection_id, "kind": kind, "content_id": info.id[:64],
-                         "title": clip(info.title, 500) or "", "space_id": (info.space_id or None) and info.space_id[:64],
+                         "title": clip(info.title, MAX_TITLE) or "", "space_id": (info.space_id or None) and info.space_id[:64],
                          "space_key": None, "status": (info.status or None) and info.status[:20],
                          "webui": clip(info.webui, LIMITS["confluence_url"]), "refreshed_at": now})
     for space in found.spaces.values():
         rows.append({"connection_id": connection_id, "kind": "spaces", "content_id": space.id[:64],
-                     "title": clip(space.name, 500) or "", "space_id": None, "space_key": clip(space.key, 255),
+                     "title": clip(space.name, MAX_TITLE) or "", "space_id": None, "space_key": clip(space.key, 255),
                      "status": None, "webui": None, "refreshed_at": now})
     return rows
 

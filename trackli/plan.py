@@ -22,6 +22,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Protocol
 
+from trackli.text import MAX_TITLE
 from trackli.atlassian.client import ConfluenceTask, Enrichment
 
 GONE_REASON = "no longer an incomplete task assigned to you in Confluence (completed, reassigned or deleted)"
@@ -31,7 +32,7 @@ PAGE_UNAVAILABLE = "page unavailable"
 UPSTREAM = ("task_title", "due_date", "confluence_page_id", "confluence_blogpost_id", "confluence_page_title",
             "confluence_space_id", "confluence_space_key", "confluence_space_name", "confluence_url", "remote_status",
             "remote_updated_at", "confluence_created_by")
-LIMITS = {"task_title": 500, "confluence_page_title": 500, "confluence_space_key": 255,
+LIMITS = {"task_title": MAX_TITLE, "confluence_page_title": MAX_TITLE, "confluence_space_key": 255,
           "confluence_space_name": 500, "confluence_url": 2000, "confluence_page_id": 64,
           "confluence_blogpost_id": 64, "confluence_space_id": 64, "confluence_created_by": 128}
 OWNED_BY_EDITS = {"task_title": "title", "due_date": "due_date"}  # upstream field -> the edit that claims it

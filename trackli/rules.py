@@ -18,7 +18,7 @@ import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, NamedTuple, cast
+from typing import Any, Callable, Iterable, Literal, NamedTuple, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -79,6 +79,13 @@ def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space:
         rule.space_key = _text(space, 255, "the space key")
     if title_has is not ...:
         rule.title_has = _text(title_has, 200, "title contains")
+        words = words_of(rule.title_has)
+        if rule.title_has and not words:  # "%" would be described as matching "%" and match every task
+            raise ValidationError(f"title contains {rule.title_has!r} has no word in it (letters or digits): "
+                                  "give words the title must contain, or leave it empty")
+        if len(words) > MAX_WORDS:
+            raise ValidationError(f"title contains has {len(words)} words: at most {MAX_WORDS} (each must begin a "
+                                  "word of the title)")
     if page_has is not ...:
         rule.page_has = _text(page_has, 200, "page title contains")
     if created_by is not ...:
@@ -262,6 +269,8 @@ class Routed:
 
 
 WORD = re.compile(r"\w+")
+MAX_WORDS = 10  # words in one rule's "title contains": a rule's cost per task stays small
+TICK_EVERY = 256  # checks between heartbeats (and deadline checks) while routing
 
 
 def words_of(text: str | None) -> list[str]:
@@ -274,7 +283,7 @@ class _Seen(NamedTuple):
     """A task's fields as rules compare them, lowered once."""
 
     task: Candidate
-    title: frozenset[str]
+    title: tuple[str, ...]  # the title's words, lowered, sorted: a word is found by bisection
     page: str
     space: str
     space_hidden: bool
@@ -282,7 +291,7 @@ class _Seen(NamedTuple):
 
 
 def _seen(task: Candidate) -> _Seen:
-    return _Seen(task, frozenset(words_of(task.task_title)), (task.confluence_page_title or "").casefold(),
+    return _Seen(task, tuple(sorted(set(words_of(task.task_title)))), (task.confluence_page_title or "").casefold(),
                  (task.confluence_space_key or "").casefold(),
                  task.confluence_space_id is not None and not task.confluence_space_key,
                  task.confluence_page_title in (None, PAGE_UNAVAILABLE))
@@ -305,10 +314,16 @@ class _Test(NamedTuple):
                    rule.created_by or None, rule.has_due, latest)
 
 
+def _begins_a_word(sorted_words: tuple[str, ...], prefix: str) -> bool:
+    """Does `prefix` begin one of the (sorted) words? The first word not below it is the only candidate."""
+    at = bisect.bisect_left(sorted_words, prefix)
+    return at < len(sorted_words) and sorted_words[at].startswith(prefix)
+
+
 def _verdict(test: _Test, seen: _Seen) -> Verdict:
     """`check`, on fields lowered once: the sync runs every rule over every new task."""
     task = seen.task
-    if test.words and not all(any(w.startswith(word) for w in seen.title) for word in test.words):
+    if test.words and not all(_begins_a_word(seen.title, word) for word in test.words):
         return None
     if test.created_by and task.confluence_created_by != test.created_by:
         return None
@@ -325,12 +340,14 @@ def _verdict(test: _Test, seen: _Seen) -> Verdict:
     return "match"
 
 
-def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date) -> Routed:
+def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date, tick: Callable[[], None] | None = None) -> Routed:
     """The first enabled matching rule for each task (a hidden match stops there too: it does nothing).
 
     Rule by rule, in order, over the tasks no earlier rule took. A rule looks only at the tasks an
     index built once offers it: those of its space, of its creator, on the pages whose title holds its
-    text, or with a title word that begins with its first word (found by bisecting the sorted words)."""
+    text, or with a title word that begins with its first word (found by bisecting the sorted words).
+    `tick` is called every few hundred checks (a sync's heartbeat and deadline: routing never holds a
+    lease past its time)."""
     out = Routed()
     tests = [(rule.id, _Test.of(rule, today)) for rule in rules if rule.enabled]
     left: dict[int, _Seen] = {t.id: _seen(t) for t in tasks}
@@ -349,6 +366,7 @@ def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date) -> Rout
             for word in seen.title:
                 by_word.setdefault(word, []).append(task_id)
     vocabulary = sorted(by_word)
+    checks = 0
     hidden_space = [i for i, seen in left.items() if seen.space_hidden]
     hidden_page = [i for i, seen in left.items() if seen.page_hidden]
     for rule_id, test in tests:
@@ -373,6 +391,9 @@ def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date) -> Rout
             candidate = left.get(task_id)
             if candidate is None:
                 continue
+            checks += 1
+            if tick is not None and checks % TICK_EVERY == 0:
+                tick()
             verdict = _verdict(test, candidate)
             if verdict:
                 (out.by_rule if verdict == "match" else out.hidden).setdefault(rule_id, []).append(candidate.task)
@@ -445,7 +466,7 @@ def marks_for(rule: Rule, today: dt.date) -> dict[str, Any]:
 
 
 def route_incoming(session: Session, user_id: int, tasks: dict[str, dict[str, Any]],
-                   today: dt.date | None = None) -> Incoming:
+                   today: dt.date | None = None, tick: Callable[[], None] | None = None) -> Incoming:
     """Run the person's enabled rules over tasks entering the queue (task id -> their queue columns)."""
     out = Incoming()
     enabled = list_rules(session, user_id, enabled_only=True)
@@ -456,7 +477,7 @@ def route_incoming(session: Session, user_id: int, tasks: dict[str, dict[str, An
     candidates = [Candidate(n, task_id, f.get("task_title") or "", f.get("due_date"), f.get("confluence_space_key"),
                             f.get("confluence_space_id"), f.get("confluence_page_title"), f.get("confluence_created_by"))
                   for n, (task_id, f) in enumerate(tasks.items())]
-    out.routed = route(enabled, candidates, today)
+    out.routed = route(enabled, candidates, today, tick)
     for rule_id, matched in out.routed.by_rule.items():
         marks = marks_for(out.rules[rule_id], today)
         for task in matched:

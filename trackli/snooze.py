@@ -10,10 +10,11 @@ gone; a snoozed card whose task is completed there moves to Done (and its snooze
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -28,19 +29,23 @@ MAX_DAYS = 3650
 
 
 def zone(name: str | None) -> dt.tzinfo:
-    try:
-        return ZoneInfo(name) if name else dt.timezone.utc
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.timezone.utc
+    name = valid_zone(name)
+    return ZoneInfo(name) if name else dt.timezone.utc
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def valid_zone(name: str | None) -> str | None:
-    """`name` if it is an IANA time zone this machine knows, else None."""
-    if not name or len(name) > 64:
+    """`name` if it is an IANA time zone this machine knows, else None. Checked against the list of
+    zones, never by opening a file named after browser input ("America" is a folder, "../x" a path)."""
+    if not name or len(name) > 64 or name not in _known_zones():
         return None
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
     return name
 

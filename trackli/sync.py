@@ -67,6 +67,7 @@ class SyncResult:
     waited_s: float = 0.0  # time spent waiting for Retry-After and backoff
     near_limit: bool = False  # Atlassian's rate-limit headers said its quota is near (or spent)
     routed: int = 0  # new tasks the person's triage rules routed
+    clock_skew_s: float | None = None  # Atlassian's `Date` minus our clock, when too far off to trust
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("connection_id", "outcome", "kind", "new", "updated", "unchanged", "gone", "requests", "points",
@@ -160,11 +161,12 @@ def sync_connection(
             fetched, enrichment = _fetch(client, conn, result, progress)
             # The whole fetch succeeded: from here on, missing tasks may be reconciled.
             completed = client.completed_among(_cards_to_ask_about(ctx, conn.id, set(fetched)))
-            _apply(ctx, conn, Upstream(fetched, enrichment, conn.site_url), completed, result, names_seen=enrichment)
+            _apply(ctx, conn, Upstream(fetched, enrichment, conn.site_url), completed, result, names_seen=enrichment,
+                   tick=_ticker(ctx, client))
         else:
             fetched, completed, enrichment, looked_up = _fetch_changes(ctx, client, conn, result)
             _apply(ctx, conn, Upstream(fetched, enrichment, conn.site_url), completed, result, complete=False,
-                   names_seen=looked_up)
+                   names_seen=looked_up, tick=_ticker(ctx, client))
     except (AtlassianError, SecretKeyError) as exc:
         result.outcome, result.error, result.errors = "failed", str(exc), result.errors + 1
         with ctx.session() as session:
@@ -250,6 +252,15 @@ def _fetch_changes(ctx: Context, client: ConfluenceClient, conn: AtlassianConnec
     return fetched, completed, everything, looked_up
 
 
+def _ticker(ctx: Context, client: ConfluenceClient) -> Callable[[], None]:
+    """What long local work inside the apply transaction calls: the deadline, and (PostgreSQL) the
+    heartbeat. On SQLite a heartbeat written beside an open transaction would take the one write lock
+    that transaction needs next, so there only the deadline is checked."""
+    if ctx.dialect == "postgresql":
+        return client.transport.alive
+    return lambda: client.transport.alive(heartbeat=False)
+
+
 class Heartbeat:
     """Marks the run alive at most every lease/6 seconds, from whichever thread is sending."""
 
@@ -280,7 +291,8 @@ def _cards_to_ask_about(ctx: Context, connection_id: int, incomplete_ids: set[st
 
 
 def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[str, Any]], completed: set[str],
-           result: SyncResult, *, complete: bool = True, names_seen: Enrichment | None = None) -> None:
+           result: SyncResult, *, complete: bool = True, names_seen: Enrichment | None = None,
+           tick: Callable[[], None] | None = None) -> None:
     """Plan against what the database holds now, and carry the plan out in one transaction.
 
     complete=False (an incremental poll): only the rows and cards of the tasks it returned are read
@@ -314,7 +326,7 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[s
         incoming = rules.Incoming()
         if todo.new and rules.any_enabled(session, conn.user_id):  # each new row's fields computed once, then
             fetched = {t: fetched[t] for t in todo.new}  # routed and written (only the new ones are needed below)
-            incoming = rules.route_incoming(session, conn.user_id, fetched)
+            incoming = rules.route_incoming(session, conn.user_id, fetched, tick=tick)
         unrouted = {"status": "pending", "project_id": None, "rule_id": None, "rule_name": None, "snoozed_until": None}
         for rows in new_rows(todo, fetched, 2000):
             bulk_insert(session, PendingTask.__table__, [row | {
@@ -390,6 +402,7 @@ def _finish_run(ctx: Context, conn: AtlassianConnection, result: SyncResult, cli
             audit.record(session, conn.user_id, "confluence.fetch_failed", details, success=False, error=result.error)
 
 
+CLOCK_TOLERANCE_S = 300.0  # an upstream `Date` further ahead of our clock than this is not trusted for the watermark
 NEAR_LIMIT = "near_limit"  # kept beside a run's rate-limit headers when any of them said the quota is near
 
 
@@ -401,9 +414,18 @@ def _advance(session: Session, ctx: Context, connection_id: int, result: SyncRes
     values: dict[str, Any] = {}
     if result.kind == "full":
         values["last_full_sync_at"] = now
-    if server_date is not None:
-        values["watermark_ms"] = int(server_date.timestamp() * 1000) - int(ctx.settings.watermark_margin_s * 1000)
-    elif result.kind == "full":
+    trusted = server_date
+    skew = (server_date - now).total_seconds() if server_date is not None else 0.0
+    if abs(skew) > CLOCK_TOLERANCE_S:  # Diagnostics says how far off Atlassian's clock was
+        result.clock_skew_s = round(skew, 1)
+        session.execute(update(SyncRun).where(SyncRun.id == result.run_id).values(clock_skew_s=result.clock_skew_s))
+    if skew > CLOCK_TOLERANCE_S:
+        # A future `Date` would skip the tasks created meanwhile until the next sweep: the watermark stays.
+        # (A past one is safe, it only asks for more: Atlassian stamps `createdAt` with that same clock.)
+        trusted = None
+    if trusted is not None:
+        values["watermark_ms"] = int(trusted.timestamp() * 1000) - int(ctx.settings.watermark_margin_s * 1000)
+    elif result.kind == "full" and server_date is None:
         values["watermark_ms"] = None
     # A plain UPDATE: scheduling state is not a change an open tab needs to redraw for.
     session.execute(update(AtlassianConnection).where(AtlassianConnection.id == connection_id).values(**values))

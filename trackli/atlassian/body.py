@@ -12,8 +12,9 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+from trackli.text import CONTROL
+
 WHITESPACE = re.compile(r"\s+")
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SKIP_ADF = {"mention", "date", "status_placeholder"}
 
 

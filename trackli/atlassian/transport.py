@@ -209,6 +209,13 @@ class Transport:
             return "it closed the connection without answering"
         return f"the network failed ({type(exc).__name__})"
 
+    def alive(self, heartbeat: bool = True) -> None:
+        """Long local work of the job this transport serves (routing a big sync): past the deadline it
+        stops as a request would; otherwise the job's heartbeat is told."""
+        self._check_deadline()
+        if heartbeat and self.on_activity:
+            self.on_activity()
+
     def _check_deadline(self, wait: float = 0.0) -> None:
         if self.deadline is not None and time.monotonic() + wait > self.deadline:
             raise RemoteError("the work ran past its time limit and was stopped; it is tried again at the next sync",

@@ -20,6 +20,7 @@ from trackli.errors import TrackliError
 from trackli.queue import PendingView
 from trackli.ui import widgets
 from trackli.ui.setup import PageContext
+from trackli.text import MAX_TITLE
 from trackli.ui.widgets import STATUS_LABELS
 
 PAGE = 200  # waiting tasks drawn; "Show more" adds another page
@@ -132,7 +133,7 @@ def edit_dialog(pc: PageContext, task_id: int) -> None:
         return
     names = [p.name for p in projects]
     with st.form(f"edit_task_{task_id}"):
-        title = st.text_input("Title", found.title, max_chars=500)
+        title = st.text_input("Title", found.title, max_chars=MAX_TITLE)
         c1, c2 = st.columns(2)
         due = c1.date_input("Due", found.due_date, format="YYYY-MM-DD")
         options = ["(none)", *names]

@@ -50,3 +50,29 @@ def start_scheduler() -> None:
         import logging
 
         logging.getLogger("trackli.ui").warning("the scheduler did not start with the server: %s", exc)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def guard_settings() -> None:
+    """Safe server settings whatever folder the server was started from: Streamlit reads the
+    .streamlit/config.toml beside app.py, and this holds if that file is missing or was overridden
+    by accident. No traceback is ever shown (client.showErrorDetails); listening beyond loopback needs
+    an explicit `server.address` (a flag, an environment variable or a config file) — Streamlit's
+    default (every interface) stops the server."""
+    import logging
+    import os
+
+    import streamlit as st
+    from streamlit import config
+    from streamlit.config_option import ConfigOption
+
+    st.set_option("client.showErrorDetails", "none")
+    where = config.get_where_defined("server.address")
+    address = config.get_option("server.address") or ""
+    if where == ConfigOption.DEFAULT_DEFINITION and address not in LOOPBACK:
+        logging.getLogger("trackli.ui").error(
+            "refusing to serve on every interface: .streamlit/config.toml beside app.py is missing; start with "
+            "--server.address 127.0.0.1 (or an explicit address for a team behind a proxy)")
+        os._exit(2)

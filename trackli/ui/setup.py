@@ -65,16 +65,32 @@ class PageContext:
 
 
 def teams_mode() -> bool:
-    """Sign-in is on when `.streamlit/secrets.toml` has an [auth] section."""
+    """Sign-in is on when `.streamlit/secrets.toml` (beside app.py) has an [auth] section, or
+    TRACKLI_MODE=teams says it must be (then a missing [auth] stops every page: fail closed)."""
     try:
-        return "auth" in st.secrets
+        has_auth = "auth" in st.secrets
     except Exception:  # no secrets file at all
-        return False
+        has_auth = False
+    return has_auth or _declared_mode() == "teams"
+
+
+def _declared_mode() -> str:
+    try:
+        return load_settings().mode
+    except TrackliError:
+        return "auto"
 
 
 def _sign_in_gate() -> tuple[str | None, str]:
     if not teams_mode():
         return None, ""
+    try:
+        configured = "auth" in st.secrets
+    except Exception:
+        configured = False
+    if not configured:  # TRACKLI_MODE=teams without [auth]: never fall back to one shared local user
+        _cannot_start("TRACKLI_MODE=teams, but .streamlit/secrets.toml (beside app.py) has no [auth] section: "
+                      "set up sign-in there (see the README), or unset TRACKLI_MODE for single-user mode")
     if not st.user.get("is_logged_in", False):
         st.title("Trackli")
         st.write("Sign in to see your Confluence tasks and your board.")

@@ -5,6 +5,8 @@
 - `users.inbox_open`: whether the board's inbox lane is open, kept per person.
 - `atlassian_connections.last_synced_by`: which scheduler ran the connection's last scheduled sync
   (a dashboard's or a worker's), for Diagnostics.
+- `sync_runs.clock_skew_s`: how far Atlassian's `Date` was from our clock when too far to trust for
+  the incremental watermark (which then stays where it was).
 
 Revision ID: 0010
 Revises: 0009
@@ -25,9 +27,11 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("inbox_open", sa.Boolean(create_constraint=False), nullable=False,
                                      server_default=sa.true()))
     op.add_column("atlassian_connections", sa.Column("last_synced_by", sa.String(100), nullable=True))
+    op.add_column("sync_runs", sa.Column("clock_skew_s", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("sync_runs", "clock_skew_s")
     op.drop_column("atlassian_connections", "last_synced_by")
     for name in ("inbox_open", "last_seen_at"):
         op.drop_column("users", name)
