@@ -1,7 +1,7 @@
 """Trackli benchmarks: every figure next to a baseline measured in the same run, and the ratio.
 
     python -m bench.run              # all benchmarks (PostgreSQL on 127.0.0.1 if it answers, else SQLite)
-    python -m bench.run --only sync  # one group: requests, sync, syncmem, upsert, load, board, scale, team, triage, live
+    python -m bench.run --only sync  # one group: requests, sync, syncmem, upsert, load, board, scale, team, triage, live, fairness
 
 Figures are printed, never asserted: the tests check behaviour, this checks speed.
 """
@@ -288,7 +288,7 @@ def print_table(rows: list[Row], dialect: str) -> None:
         print(f"| {r.name} | {r.figure:.3g} {r.unit} | {r.baseline:.3g} ({r.baseline_name}) | {r.ratio:.3f}× | {r.target} |")
 
 
-GROUPS = ["requests", "sync", "syncmem", "upsert", "load", "board", "scale", "team", "triage", "live"]
+GROUPS = ["requests", "sync", "syncmem", "upsert", "load", "board", "scale", "team", "triage", "live", "fairness"]
 
 
 def bench_load(rows: list[Row], url: str, seconds: float = 15.0) -> None:
@@ -317,6 +317,7 @@ def main(argv=None) -> int:
         if "requests" in groups:
             bench_requests(rows)
         from bench.board import bench_board
+        from bench.fairness import bench_fairness
         from bench.live import bench_live
         from bench.scale import bench_scale
         from bench.team import bench_team
@@ -324,7 +325,8 @@ def main(argv=None) -> int:
 
         for name, fn in (("sync", bench_sync), ("syncmem", bench_sync_memory), ("upsert", bench_upsert), ("load", bench_load),
                          ("board", bench_board), ("scale", bench_scale), ("team", bench_team),
-                         ("triage", bench_triage), ("live", bench_live)):
+                         ("triage", bench_triage), ("live", bench_live),
+                         ("fairness", bench_fairness)):
             if name in groups:
                 with database() as fresh:
                     fn(rows, fresh)

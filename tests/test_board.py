@@ -247,3 +247,22 @@ def test_filters_narrow_the_board_and_counts_come_from_sql(ctx, user_id):
     assert page.counts["todo"] == 3 and len(page.columns["todo"]) == 1
     with pytest.raises(ValidationError, match="unknown due filter"):
         titles(due="soon")
+
+
+def test_ids_out_of_range_are_not_found_not_errors(ctx, user_id):
+    """A forged move or open with card id 10^30 (or -1) is refused like any id that names nothing."""
+    from trackli.errors import NotFound
+    from trackli.ui.widgets import form_id
+
+    with ctx.session() as s:
+        card = board.create_card(s, user_id, "Real")
+    for forged in (10**30, -1, 0, 2**31):
+        with pytest.raises(NotFound):
+            with ctx.session() as s:
+                board.move_card(s, user_id, forged, "done")
+        with pytest.raises(ValueError):
+            form_id(forged)
+    for forged in ("1e400", "nan", float("inf"), True, None, [1], "12abc"):
+        with pytest.raises(ValueError):
+            form_id(forged)
+    assert form_id(str(card.id)) == form_id(card.id) == card.id

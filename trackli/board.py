@@ -19,6 +19,7 @@ from trackli.errors import NotFound, ValidationError
 from trackli.text import CONTROL, MAX_TITLE
 from trackli.db import contains_words, lock_row
 from trackli.models import (
+    MAX_ID,
     CARD_STATUSES,
     AtlassianConnection,
     Card,
@@ -165,7 +166,7 @@ def lock_board(session: Session, user_id: int) -> None:
 
 
 def get_card(session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Card:
-    card = session.get(Card, card_id, with_for_update=for_update or None)
+    card = session.get(Card, card_id, with_for_update=for_update or None) if 0 < card_id <= MAX_ID else None
     if card is None or card.owner_id != user_id:
         raise NotFound(f"card {card_id} not found")
     return card

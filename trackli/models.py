@@ -96,6 +96,9 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger one can name nothing
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -11,10 +11,10 @@ import json
 import sys
 from typing import Any, Callable, Protocol, Sequence
 
+from trackli.models import MAX_ID
 from trackli.context import Context
 
 EXIT_OK, EXIT_USER, EXIT_REMOTE = 0, 1, 2
-MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger one can name nothing
 
 
 class UsageError(Exception):

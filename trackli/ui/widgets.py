@@ -11,6 +11,7 @@ import streamlit as st
 
 from trackli import presence, queue
 from trackli.errors import TrackliError
+from trackli.models import MAX_ID
 
 T = TypeVar("T")
 
@@ -132,9 +133,6 @@ def _arrivals(ctx: Any, user_id: int) -> int:
         count, newest = queue.arrivals_after(session, user_id, st.session_state.get("_arrival_mark"))
     st.session_state["_arrival_mark"] = newest
     return count
-
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 
 
 def form_id(value: Any) -> int:
