@@ -52,3 +52,47 @@ def test_a_wrong_key_marks_the_connection_instead_of_crashing(sim_ctx, user_id, 
         assert stored.status == "error" and "cannot be decrypted" in stored.last_error
     d = diagnostics.diagnose(wrong, user_id, conn)
     assert "TRACKLI_SECRET_KEY" in d.headline
+
+
+def test_every_encrypted_column_is_in_the_registry():
+    from trackli.models import ENCRYPTED_COLUMNS, Base
+
+    found = {f"{t.name}.{c.name}" for t in Base.metadata.sorted_tables for c in t.columns if c.name.endswith("_enc")}
+    listed = {f"{c.class_.__tablename__}.{c.key}" for c in ENCRYPTED_COLUMNS}
+    assert found and found == listed
+
+
+def test_after_rotating_and_dropping_the_old_key_every_secret_still_opens(sim_ctx, user_id, sim, env, monkeypatch,
+                                                                         capsys):
+    """Connections, a consent in flight (its PKCE verifier) and the calendar feed's URL: all re-encrypted."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from trackli import feed
+    from tests.conftest import point_at
+
+    old, new = generate_key(), generate_key()
+    monkeypatch.setenv("TRACKLI_SECRET_KEY", old)
+    ctx_old = point_at(Context(settings=load_settings(), engine=sim_ctx.engine), sim)
+    conn = connections.connect_api_token(ctx_old, user_id, sim.url, ME[1], ME_API_TOKEN)
+    with ctx_old.session() as s:
+        feed_url = feed.turn_on(ctx_old, s, user_id)
+    sim.state.knobs.auto_approve = True
+    consent = connections.start_oauth(ctx_old, user_id)  # in flight while the keys rotate
+
+    monkeypatch.setenv("TRACKLI_SECRET_KEY", f"{new},{old}")
+    assert main(["keys", "rotate", "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["connections"] == 1 and counts["users"] == 1 and counts["oauth_states"] == 1
+    monkeypatch.setenv("TRACKLI_SECRET_KEY", new)  # the old key is gone
+    ctx_new = point_at(Context(settings=load_settings(), engine=sim_ctx.engine), sim)
+    assert sync.sync_connection(ctx_new, conn).outcome == "ok"
+    with ctx_new.session() as s:
+        assert feed.current_url(ctx_new, s, user_id) == feed_url  # the Calendar page shows it again
+    assert main(["feed", "on", "--json"]) == 0 and feed_url in capsys.readouterr().out  # `trackli feed` shows it
+    assert feed.answer(ctx_new, feed_url.rsplit("/", 1)[1].removesuffix(".ics"), None).status == 200
+    redirect = httpx.get(consent, follow_redirects=False)
+    query = parse_qs(urlsplit(redirect.headers["location"]).query)
+    outcome = connections.finish_oauth(ctx_new, user_id, query["state"][0], query["code"][0])
+    assert outcome.status == "connected"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -96,23 +97,31 @@ class Vault:
 
 
 def rotate_all(ctx) -> dict[str, int]:
-    """Re-encrypt every stored secret with the current (first) key, in one transaction."""
-    from sqlalchemy import select
+    """Re-encrypt every stored secret (every column of `models.ENCRYPTED_COLUMNS`) with the current
+    (first) key, in one transaction: after it, the old keys can be dropped. Counts rows per table."""
+    from sqlalchemy import or_, select
 
     from trackli import audit
-    from trackli.models import AtlassianConnection, OAuthState
+    from trackli.models import ENCRYPTED_COLUMNS, AtlassianConnection
 
     vault = ctx.vault
-    counts = {"connections": 0, "oauth_states": 0}
+    by_model: dict[Any, list[str]] = {}
+    for column in ENCRYPTED_COLUMNS:
+        by_model.setdefault(column.class_, []).append(column.key)
+    counts: dict[str, int] = {}
     with ctx.session() as session:
-        for conn in session.scalars(select(AtlassianConnection)):
-            conn.access_token_enc = vault.rotate(conn.access_token_enc)
-            conn.refresh_token_enc = vault.rotate(conn.refresh_token_enc)
-            if conn.status == "error" and conn.last_error and "TRACKLI_SECRET_KEY" in conn.last_error:
-                conn.status, conn.last_error = "ok", None
-            counts["connections"] += 1
-            audit.record(session, conn.user_id, "keys.rotated", {"connection_id": conn.id}, provider="trackli")
-        for state in session.scalars(select(OAuthState).where(OAuthState.pending_payload_enc.isnot(None))):
-            state.pending_payload_enc = vault.rotate(state.pending_payload_enc)
-            counts["oauth_states"] += 1
+        for model, names in by_model.items():
+            table = model.__tablename__
+            counts[table] = 0
+            rows = session.scalars(select(model).where(or_(*[getattr(model, n).isnot(None) for n in names])))
+            for row in rows:
+                for name in names:
+                    setattr(row, name, vault.rotate(getattr(row, name)))
+                counts[table] += 1
+                if isinstance(row, AtlassianConnection):
+                    if row.status == "error" and row.last_error and "TRACKLI_SECRET_KEY" in row.last_error:
+                        row.status, row.last_error = "ok", None
+                    audit.record(session, row.user_id, "keys.rotated", {"connection_id": row.id}, provider="trackli")
+    # The names the CLI has always printed, kept for scripts that read them.
+    counts["connections"] = counts.get("atlassian_connections", 0)
     return counts

@@ -439,3 +439,15 @@ class OutboxEntry(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+# Every column that holds a secret encrypted with TRACKLI_SECRET_KEY (`trackli.crypto.Vault`), in one
+# list next to the models: `trackli keys rotate` re-encrypts exactly these, and a test fails when a
+# model gains an `*_enc` column that is not here.
+ENCRYPTED_COLUMNS: tuple[Any, ...] = (
+    AtlassianConnection.access_token_enc,
+    AtlassianConnection.refresh_token_enc,
+    OAuthState.pending_payload_enc,
+    OAuthState.code_verifier_enc,
+    User.feed_token_enc,
+)

@@ -67,7 +67,8 @@ def cmd_keys(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         out.emit({"key": key}, key)
         return EXIT_OK
     counts = crypto.rotate_all(ctx)
-    out.emit(counts, f"re-encrypted {counts['connections']} connection(s) and {counts['oauth_states']} pending sign-in(s) "
-                     "with the first key; the old key can now be removed from TRACKLI_SECRET_KEY")
+    out.emit(counts, f"re-encrypted {counts['connections']} connection(s), {counts.get('oauth_states', 0)} sign-in(s) in "
+                     f"flight and {counts.get('users', 0)} calendar feed(s) with the first key; the old key can now be "
+                     "removed from TRACKLI_SECRET_KEY")
     return EXIT_OK
 
