@@ -107,3 +107,33 @@ def test_move_takes_columns_as_people_write_them_and_now_sends_the_completion(ct
     code, out, _ = run(capsys, "move", str(card["id"]), "done", "--now")
     assert code == 0 and "Confluence is updated" in out and "next drain" not in out
     assert sim.state.tasks[card["confluence_task_id"]].status == "complete"
+
+
+def test_sync_dry_run_says_what_the_plan_would_do_and_writes_nothing(ctx, sim, capsys):
+    from sqlalchemy import func, select
+
+    from trackli.models import AuditEntry, Card, PendingTask, SyncRun
+
+    def counts():
+        with ctx.session() as s:
+            return {m.__name__: s.scalar(select(func.count()).select_from(m)) for m in (PendingTask, Card, SyncRun, AuditEntry)}
+
+    j(capsys, "connect", "token", "--site", sim.url, "--email", ME[1], "--token", ME_API_TOKEN)
+    before = counts()
+    [first] = j(capsys, "sync", "--dry-run")
+    assert (first["new"], first["changed"], first["gone"], first["fetched"]) == (30, 0, 0, 30)
+    assert counts() == before  # no row, no run, no audit entry
+    j(capsys, "sync")
+    j(capsys, "approve", "--all")
+    assert j(capsys, "pending") == []
+    with ctx.session() as s:
+        card = s.scalar(select(Card).order_by(Card.id).limit(1))
+    sim.state.update_task(card.confluence_task_id, status="complete")  # completed in Confluence
+    task = next(iter(t for t in sim.state.tasks.values() if t.status == "incomplete" and t.id != card.confluence_task_id))
+    sim.state.update_task(task.id, text="Renamed upstream")
+    before = counts()
+    [plan] = j(capsys, "sync", "--dry-run")
+    assert (plan["cards_to_done"], plan["new"], plan["changed"]) == (1, 0, 1)  # the renamed one's row
+    assert counts() == before
+    code, out, _ = run(capsys, "sync", "--dry-run")
+    assert code == 0 and "move 1 card(s) to Done" in out and "nothing written" in out

@@ -290,6 +290,46 @@ def _cards_to_ask_about(ctx: Context, connection_id: int, incomplete_ids: set[st
     return sorted(t for t in linked - incomplete_ids if t)
 
 
+def _queue_rows(connection_id: int) -> Any:
+    """The connection's queue rows as the plan reads them: plain rows, streamed in batches (a server-side
+    cursor on PostgreSQL), so comparing 50,000 unchanged tasks never holds them all."""
+    return (select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
+                   *[getattr(PendingTask, name) for name in UPSTREAM])
+            .where(PendingTask.connection_id == connection_id).execution_options(yield_per=2000))
+
+
+def _linked_cards(connection_id: int) -> Any:
+    return (select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status, Card.gone_reason)
+            .where(Card.connection_id == connection_id, Card.confluence_task_id.isnot(None))
+            .execution_options(yield_per=2000))
+
+
+def dry_run(ctx: Context, connection_id: int, *, user_id: int | None = None, http: httpx.Client | None = None,
+            retry: RetryPolicy | None = None) -> dict[str, Any]:
+    """What a full sweep would do now — tasks new, changed and gone, cards to Done, conflicts — from a
+    real fetch and the pure plan, writing nothing (no run, no audit entry, no row; only a due OAuth
+    token refresh, which any request needs)."""
+    with ctx.session() as session:
+        conn = session.get(AtlassianConnection, connection_id)
+        if conn is None or (user_id is not None and conn.user_id != user_id):
+            raise NotFound(f"connection {connection_id} not found")
+    result = SyncResult(connection_id, "ok", kind="full")
+    with connections.client_for(ctx, conn, http=http, retry=retry) as client:
+        client.transport.deadline = time.monotonic() + ctx.settings.sync_deadline_s
+        fetched, enrichment = _fetch(client, conn, result, None)
+        completed = client.completed_among(_cards_to_ask_about(ctx, conn.id, set(fetched)))
+        with ctx.session() as session:
+            would = plan(session.execute(_queue_rows(conn.id)), Upstream(fetched, enrichment, conn.site_url),
+                         session.execute(_linked_cards(conn.id)), completed, outbox.unsent_card_ids(session, conn.id))
+            session.rollback()  # read only: nothing to keep
+        stats = client.stats
+    return {"connection_id": connection_id, "site": conn.site_name or conn.site_url, "fetched": len(fetched),
+            "new": len(would.new), "changed": len(would.changed), "unchanged": would.unchanged,
+            "gone": len(would.gone), "cards_to_done": len(would.completed_upstream), "conflicts": len(would.conflicts),
+            "cards_reopened_upstream": len(would.remote_incomplete), "cards_gone": len(would.cards_gone),
+            "cards_back": len(would.cards_back), "requests": stats.requests, "points": stats.points}
+
+
 def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[str, Any]], completed: set[str],
            result: SyncResult, *, complete: bool = True, names_seen: Enrichment | None = None,
            tick: Callable[[], None] | None = None) -> None:
@@ -301,12 +341,7 @@ def _apply(ctx: Context, conn: AtlassianConnection, fetched: Mapping[str, dict[s
     with ctx.session() as session:
         # Plain rows, not ORM objects, streamed in batches (a server-side cursor on PostgreSQL): comparing
         # 50,000 unchanged tasks stays cheap and never holds them all.
-        queue_rows = (select(PendingTask.id, PendingTask.confluence_task_id, PendingTask.status, PendingTask.edited_fields,
-                       *[getattr(PendingTask, name) for name in UPSTREAM])
-                .where(PendingTask.connection_id == conn.id).execution_options(yield_per=2000))
-        linked = (select(Card.id, Card.confluence_task_id, Card.status, Card.confluence_remote_status, Card.gone_reason)
-                  .where(Card.connection_id == conn.id, Card.confluence_task_id.isnot(None))
-                  .execution_options(yield_per=2000))
+        queue_rows, linked = _queue_rows(conn.id), _linked_cards(conn.id)
         asked = sorted(set(fetched) | completed) if not complete else []
 
         def read(stmt: Any, column: Any) -> Iterator[Any]:

@@ -19,7 +19,10 @@ def register(verbs: Verbs) -> None:
     token.add_argument("--token", required=True)
 
     verbs.add("connections", "list your Atlassian connections", cmd_connections)
-    verbs.add("sync", "fetch the Confluence tasks assigned to you into the approval queue", cmd_sync)
+    run = verbs.add("sync", "fetch the Confluence tasks assigned to you into the approval queue", cmd_sync)
+    run.add_argument("--dry-run", action="store_true",
+                     help="fetch and print what the sync would do (new, changed, gone, cards to Done, conflicts); "
+                          "write nothing")
 
 
 def cmd_connect(ctx: Context, args: argparse.Namespace, out: Output) -> int:
@@ -42,6 +45,8 @@ def cmd_connections(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def cmd_sync(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
+    if args.dry_run:
+        return _dry_run(ctx, user_id, out)
     results = sync.sync_user(ctx, user_id, "cli")
     if not results:
         raise UserError("no Atlassian connection: connect one with `trackli connect token` or on the Connect page")
@@ -51,3 +56,19 @@ def cmd_sync(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         if r.outcome == "already_running":
             out.error(f"connection {r.connection_id}: {sync.summary(r)}")
     return EXIT_OK if all(r.outcome == "ok" for r in results) else EXIT_REMOTE
+
+
+def _dry_run(ctx: Context, user_id: int, out: Output) -> int:
+    with ctx.session() as session:
+        ids = [c.id for c in connections.list_connections(session, user_id) if c.access_token_enc]
+    if not ids:
+        raise UserError("no Atlassian connection: connect one with `trackli connect token` or on the Connect page")
+    plans = [sync.dry_run(ctx, cid, user_id=user_id) for cid in ids]
+
+    def words(p: dict) -> str:
+        return (f"connection {p['connection_id']} ({p['site']}): would add {p['new']} new task(s), update "
+                f"{p['changed']}, leave {p['unchanged']} unchanged, mark {p['gone']} gone; move {p['cards_to_done']} "
+                f"card(s) to Done, flag {p['conflicts']} conflict(s), mark {p['cards_gone']} card(s) gone upstream "
+                f"and {p['cards_back']} back — nothing written ({p['requests']} requests, {p['points']} points)")
+    out.emit(plans, "\n".join(words(p) for p in plans))
+    return EXIT_OK
