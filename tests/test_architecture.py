@@ -1,5 +1,6 @@
-"""The shape ARCHITECTURE.md promises, checked on the source: no import cycle in trackli/, the Atlassian
-package is transport only, and only trackli/ui/ imports Streamlit."""
+"""The shape the README's "How it fits together" promises, checked on the source: imports go down the
+declared layers only, no import cycle in trackli/, the Atlassian package is transport only, and only
+trackli/ui/ imports Streamlit."""
 
 from __future__ import annotations
 
@@ -37,6 +38,51 @@ def graph() -> dict[str, set[str]]:
     return {name: {m for m in deps if not name.startswith(m + ".")} for name, deps in edges.items()}
 
 
+# Top to bottom. A module may import its own layer and the layers below it, never one above.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("ui", ("trackli.ui",)),
+    ("cli", ("trackli.cli", "trackli.__main__")),
+    ("scheduling", ("trackli.worker", "trackli.scheduler", "trackli.embedded", "trackli.diagnostics")),
+    ("domain", ("trackli.sync", "trackli.completion", "trackli.rules", "trackli.snooze", "trackli.queue",
+                "trackli.board", "trackli.projects", "trackli.positions", "trackli.cards")),
+    ("connections", ("trackli.connections",)),
+    ("records", ("trackli.outbox", "trackli.plan", "trackli.names", "trackli.feed", "trackli.users",
+                 "trackli.presence", "trackli.matching")),
+    ("atlassian", ("trackli.atlassian", "trackli.simulator")),
+    ("base", ("trackli.db", "trackli.models", "trackli.config", "trackli.errors", "trackli.text", "trackli.context",
+              "trackli.changes", "trackli.audit", "trackli.crypto", "trackli.memory", "trackli.batches")),
+]
+
+
+def layer_of(name: str) -> int:
+    """The index in LAYERS (0 = top) of the longest prefix naming `name`'s room."""
+    best, found = -1, None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    assert found is not None, f"{name} is in no declared layer: add it to LAYERS (and to the README)"
+    return found
+
+
+def test_every_import_goes_down_the_declared_layers():
+    upward = []
+    for name, deps in graph().items():
+        if name in ("trackli", "trackli.migrations") or name.startswith("trackli.migrations."):
+            continue
+        for dep in deps:
+            if dep == "trackli":
+                continue
+            if layer_of(dep) < layer_of(name):  # a smaller index is a higher layer
+                upward.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {dep} ({LAYERS[layer_of(dep)][0]})")
+    assert upward == []
+
+
+def test_the_simulator_stands_alone():
+    for name in (m for m in MODULES if m.startswith("trackli.simulator")):
+        assert {m for m in imports_of(name) if not m.startswith("trackli.simulator")} == set(), name
+
+
 def test_no_import_cycle_in_trackli():
     edges, state, cycles = graph(), {}, []
 
@@ -58,7 +104,7 @@ def test_no_import_cycle_in_trackli():
 def test_the_atlassian_package_is_transport_only():
     for name in (m for m in MODULES if m.startswith("trackli.atlassian")):
         outside = {m for m in imports_of(name) if not m.startswith("trackli.atlassian")}
-        assert outside <= {"trackli.errors", "trackli.config"}, name
+        assert outside <= {"trackli.errors", "trackli.config", "trackli.text", "trackli.batches"}, name
 
 
 @pytest.mark.parametrize("name", sorted(m for m in MODULES if not m.startswith("trackli.ui")))
