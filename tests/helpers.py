@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trackli.atlassian.client import ConfluenceClient, ConfluenceTask, Enrichment
+from trackli.atlassian.client import ConfluenceClient
+from trackli.atlassian.models import ConfluenceTask, Enrichment
 
 
 def all_tasks(client: ConfluenceClient, **params: Any) -> list[ConfluenceTask]:

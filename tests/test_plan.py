@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from trackli.atlassian.client import ConfluenceTask, ContentInfo, Enrichment, SpaceInfo
+from trackli.atlassian.models import ConfluenceTask, ContentInfo, Enrichment, SpaceInfo
 from trackli.plan import PAGE_UNAVAILABLE, UPSTREAM, new_rows, plan, upstream_fields
 
 DUE = dt.date(2026, 12, 1)

@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from trackli import audit, outbox
 from trackli.atlassian import oauth, scopes
-from trackli.atlassian.client import ConfluenceClient, Credentials, StaticCredentials, gateway_root
+from trackli.atlassian.client import ConfluenceClient
+from trackli.atlassian.credentials import Credentials, StaticCredentials, gateway_root
 from trackli.atlassian.errors import AtlassianError, ReconnectRequired, RemoteError
 from trackli.atlassian.transport import RetryPolicy, Transport
+from trackli.config import Settings
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
 from trackli.db import lock_row
@@ -108,7 +110,7 @@ def start_oauth(ctx: Context, user_id: int, browser: str | None = None) -> str:
                                code_verifier_enc=ctx.vault.encrypt(verifier),
                                browser_hash=_hash(browser) if browser else None))
         audit.record(session, user_id, "oauth.initiated", {"scopes": list(scopes.PRODUCT_SCOPES), "pkce": True})
-    return oauth.authorize_url(ctx.settings, state, code_challenge=challenge)
+    return oauth.authorize_url(oauth_app(ctx.settings), state, code_challenge=challenge)
 
 
 @dataclass
@@ -168,8 +170,8 @@ def finish_oauth(ctx: Context, user_id: int, state: str, code: str, http: httpx.
     transport = transport_for(ctx, http)
     try:
         try:
-            tokens = oauth.exchange_code(transport, ctx.settings, code, verifier)
-            sites = oauth.accessible_resources(transport, ctx.settings, tokens.access_token)
+            tokens = oauth.exchange_code(transport, oauth_app(ctx.settings), code, verifier)
+            sites = oauth.accessible_resources(transport, oauth_app(ctx.settings), tokens.access_token)
         except AtlassianError as exc:
             with ctx.session() as session:
                 audit.record(session, user_id, "oauth.connect_failed", {}, success=False, error=str(exc))
@@ -251,6 +253,12 @@ def _save_oauth(ctx: Context, user_id: int, tokens: oauth.TokenSet, site: oauth.
             "connection_id": conn.id, "site": site.url, "granted_scopes": tokens.scope.split(), "missing_scopes": missing,
         })
         return conn.id
+
+
+def oauth_app(settings: Settings) -> oauth.OAuthApp:
+    """The part of the settings the OAuth calls need."""
+    return oauth.OAuthApp(settings.atlassian_client_id, settings.atlassian_client_secret,
+                          settings.atlassian_redirect_uri, settings.atlassian_auth_url, settings.atlassian_api_url)
 
 
 def _room_for_another(ctx: Context, session: Session, user_id: int) -> None:
@@ -419,7 +427,7 @@ class OAuthCredentials:
                 else:
                     try:
                         self.refreshes += 1
-                        tokens = oauth.refresh(self.transport, self.ctx.settings, refresh_token)
+                        tokens = oauth.refresh(self.transport, oauth_app(self.ctx.settings), refresh_token)
                     except ReconnectRequired as exc:
                         failure = exc
                     except AtlassianError as exc:

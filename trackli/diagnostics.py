@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from trackli import connections, outbox, presence, scheduler, sync
 from trackli.atlassian import scopes
-from trackli.atlassian.client import ProbeResult as Probe
+from trackli.atlassian.models import ProbeResult as Probe
 from trackli.atlassian.errors import AtlassianError
 from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context

@@ -15,7 +15,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from trackli.atlassian.client import ContentInfo, Enrichment, SpaceInfo, chunks
+from trackli.atlassian.models import ContentInfo, Enrichment, SpaceInfo
+from trackli.batches import chunks
 from trackli.models import ContentName
 from trackli.text import MAX_TITLE
 from trackli.plan import LIMITS, clip

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Protocol
 
 from trackli.text import MAX_TITLE
-from trackli.atlassian.client import ConfluenceTask, Enrichment
+from trackli.atlassian.models import ConfluenceTask, Enrichment
 
 GONE_REASON = "no longer an incomplete task assigned to you in Confluence (completed, reassigned or deleted)"
 PAGE_UNAVAILABLE = "page unavailable"

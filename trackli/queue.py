@@ -15,7 +15,7 @@ from sqlalchemy import Integer, and_, exists, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from trackli import audit, board, changes, outbox
-from trackli.atlassian.client import chunks
+from trackli.batches import chunks
 from trackli.db import contains_words
 from trackli.errors import NotFound, ValidationError
 from trackli.models import AtlassianConnection, Card, OutboxEntry, PendingStatus, PendingTask, Project, utcnow

@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trackli import audit, board, changes, queue, snooze
-from trackli.atlassian.client import chunks
+from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
 from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, RuleAction, utcnow
 from trackli.plan import PAGE_UNAVAILABLE

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trackli import audit, board, changes
-from trackli.atlassian.client import chunks
+from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
 from trackli.models import Card, PendingTask, User, utcnow
 

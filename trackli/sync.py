@@ -29,7 +29,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trackli import audit, board, changes, connections, names, outbox, presence, rules
-from trackli.atlassian.client import ConfluenceClient, Enrichment, chunks
+from trackli.atlassian.client import ConfluenceClient
+from trackli.atlassian.models import Enrichment
+from trackli.batches import chunks
 from trackli.atlassian.errors import AtlassianError, MissingScope, ReconnectRequired
 from trackli.atlassian.transport import RetryPolicy
 from trackli.context import Context

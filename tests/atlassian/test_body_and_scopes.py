@@ -8,7 +8,7 @@ import pytest
 from tests import contract
 from trackli.atlassian import scopes
 from trackli.atlassian.body import title_from_adf, title_from_body, title_from_storage
-from trackli.atlassian.client import due_date_of
+from trackli.atlassian.models import due_date_of
 
 
 def test_adf_value_is_a_json_string_with_mentions_and_dates_removed():
@@ -40,7 +40,7 @@ def test_garbage_bodies_never_crash():
 
 @pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Etc/GMT+12", "UTC"])
 def test_due_date_is_the_utc_day_whatever_the_local_timezone(tz):
-    code = ("from trackli.atlassian.client import due_date_of;"
+    code = ("from trackli.atlassian.models import due_date_of;"
             "print(due_date_of('2026-03-15T00:00:00.000Z'), due_date_of('2026-03-15T23:59:59.000Z'))")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TZ": tz}, capture_output=True, text=True)
     assert out.stdout.split() == ["2026-03-15", "2026-03-15"], out.stderr

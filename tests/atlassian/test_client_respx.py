@@ -304,7 +304,7 @@ def test_connection_errors_are_retried_then_reported(mock):
     ("/wiki/api/v2/tasks?cursor=a\nHost: evil", False),
 ])
 def test_links_from_upstream_stay_inside_the_connections_root(link, allowed):
-    from trackli.atlassian.client import inside_root
+    from trackli.atlassian.urls import inside_root
 
     assert (inside_root(ROOT, link) is not None) is allowed
 

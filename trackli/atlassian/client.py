@@ -7,20 +7,13 @@ mapping in one place (`_send`). Credentials are injected: a Bearer token under t
 
 from __future__ import annotations
 
-import datetime as dt
-import posixpath
-import queue
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Literal, Protocol, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any, Iterable, Iterator
 
 import httpx
 
 from trackli.atlassian import scopes
-from trackli.atlassian.body import CONTROL, title_from_body, tidy
+from trackli.atlassian.credentials import Credentials, StaticCredentials, gateway_root
 from trackli.atlassian.errors import (
     AtlassianError,
     MissingScope,
@@ -28,229 +21,32 @@ from trackli.atlassian.errors import (
     ReconnectRequired,
     RemoteError,
 )
+from trackli.atlassian.lookups import Lookups
+from trackli.atlassian.models import (
+    Account,
+    ConfluenceTask,
+    ContentInfo,
+    Enrichment,
+    ProbeResult,
+    RemoteStatus,
+    SpaceInfo,
+    _id,
+    _text,
+    clean,
+)
+from trackli.atlassian.paging import Paged
 from trackli.atlassian.transport import Method, RetryPolicy, Transport, TransportStats, json_of
+from trackli.atlassian.urls import inside_root, site_path
+from trackli.batches import MAX_BATCH, chunks
+from trackli.text import CONTROL
 
-__all__ = ["API", "MAX_BATCH", "ConfluenceClient", "ConfluenceTask", "Credentials", "Enrichment", "ProbeResult",
-           "RetryPolicy", "StaticCredentials", "chunks", "gateway_root"]
+# The client's own names, and the names other rooms have always imported from here (their homes are now
+# credentials, models, paging, lookups and urls beside this file).
+__all__ = ["API", "MAX_BATCH", "Account", "ConfluenceClient", "ConfluenceTask", "ContentInfo", "Credentials",
+           "Enrichment", "Lookups", "Paged", "ProbeResult", "RetryPolicy", "SpaceInfo", "StaticCredentials", "chunks",
+           "gateway_root"]
 
 API = "/wiki/api/v2"
-MAX_BATCH = 250
-MAX_PAGES = 2000  # 500,000 results at 250 a page: far past anyone's tasks, short of forever
-MAX_FIELD = 4000  # longest upstream text kept from one field before Trackli cuts it to its column
-RemoteStatus = Literal["complete", "incomplete"]
-
-
-class Credentials(Protocol):
-    """What the client needs to authenticate; stored connections implement it in trackli.connections."""
-
-    kind: str  # "oauth" | "api_token"
-    root: str  # where /wiki/... paths hang: the gateway prefix or the site URL
-    granted_scopes: str | None
-
-    def authorization(self) -> str: ...
-
-    def refresh_after_401(self, rejected: str) -> bool:
-        """A 401 that is not a scope failure: get a fresh credential. False if impossible."""
-        ...
-
-
-@dataclass
-class StaticCredentials:
-    """Bearer or Basic credentials that never refresh (tests, the API-token connection check)."""
-
-    kind: str
-    root: str
-    header: str = field(repr=False)
-    granted_scopes: str | None = None
-
-    @classmethod
-    def basic(cls, site_url: str, email: str, token: str) -> "StaticCredentials":
-        import base64
-
-        raw = base64.b64encode(f"{email}:{token}".encode()).decode()
-        return cls("api_token", site_url.rstrip("/"), f"Basic {raw}")
-
-    @classmethod
-    def bearer(cls, api_url: str, cloud_id: str, token: str, granted_scopes: str | None = None) -> "StaticCredentials":
-        return cls("oauth", gateway_root(api_url, cloud_id), f"Bearer {token}", granted_scopes)
-
-    def authorization(self) -> str:
-        return self.header
-
-    def refresh_after_401(self, rejected: str) -> bool:
-        return False
-
-
-def gateway_root(api_url: str, cloud_id: str) -> str:
-    return f"{api_url.rstrip('/')}/ex/confluence/{cloud_id}"
-
-
-# ---- records ------------------------------------------------------------------------------------
-
-def parse_datetime(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
-def due_date_of(value: Any) -> dt.date | None:
-    """Confluence due dates are whole days sent as UTC date-times: take the UTC date, never shift it."""
-    moment = parse_datetime(value)
-    return moment.astimezone(dt.timezone.utc).date() if moment else None
-
-
-def _id(value: Any) -> str | None:
-    """An id from upstream: a string or a whole number, without control characters; anything else is no id."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    text = CONTROL.sub("", str(value)).strip()[:MAX_FIELD]
-    return text or None
-
-
-def clean(value: Any) -> str:
-    """Upstream text as Trackli keeps it: a string, no control characters, bounded in length."""
-    return tidy(value[:MAX_FIELD]) if isinstance(value, str) else ""
-
-
-def site_path(value: Any) -> str | None:
-    """A site-relative path from upstream (`_links.webui`), or None if it could lead anywhere else."""
-    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or len(value) > MAX_FIELD:
-        return None
-    if CONTROL.search(value) or any(c in value for c in "\\\t\n\r") or ".." in unquote(value).split("?")[0]:
-        return None
-    return value
-
-
-def _port(parts: Any) -> int | None:
-    try:
-        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:  # a port that is not a number
-        return -1
-
-
-def inside_root(root: str, link: str) -> str | None:
-    """`link` (site-relative, or absolute) as an absolute URL under `root` (same scheme, host, port and
-    path prefix), or None when it would leave the connection's site."""
-    root = root.rstrip("/")
-    if not isinstance(link, str) or len(link) > MAX_FIELD or CONTROL.search(link) or any(c in link for c in "\\\t\n\r"):
-        return None
-    url = root + link if link.startswith("/") and not link.startswith("//") else link
-    base, target = urlsplit(root), urlsplit(url)
-    if (target.scheme, (target.hostname or "").lower(), _port(target)) != (base.scheme, (base.hostname or "").lower(), _port(base)):
-        return None
-    if target.username or target.password or "%2e" in target.path.lower():
-        return None
-    path, prefix = posixpath.normpath(unquote(target.path) or "/"), base.path.rstrip("/")
-    if prefix and path != prefix and not path.startswith(prefix + "/"):
-        return None
-    return url
-
-
-def _status(value: Any) -> RemoteStatus | None:
-    if value == "complete":
-        return "complete"
-    if value == "incomplete":
-        return "incomplete"
-    return None
-
-
-@dataclass(frozen=True)
-class ConfluenceTask:
-    id: str
-    local_id: str | None
-    space_id: str | None
-    page_id: str | None
-    blogpost_id: str | None
-    status: RemoteStatus | None
-    title: str
-    due_date: dt.date | None
-    assigned_to: str | None
-    created_by: str | None
-    completed_by: str | None
-    created_at: dt.datetime | None
-    updated_at: dt.datetime | None
-    completed_at: dt.datetime | None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ConfluenceTask":
-        return cls(
-            id=_id(data.get("id")) or "",
-            local_id=_id(data.get("localId")),
-            space_id=_id(data.get("spaceId")),
-            page_id=_id(data.get("pageId")),
-            blogpost_id=_id(data.get("blogPostId")),
-            status=_status(data.get("status")),
-            title=title_from_body(data.get("body")),
-            due_date=due_date_of(data.get("dueAt")),
-            assigned_to=_id(data.get("assignedTo")),
-            created_by=_id(data.get("createdBy")),
-            completed_by=_id(data.get("completedBy")),
-            created_at=parse_datetime(data.get("createdAt")),
-            updated_at=parse_datetime(data.get("updatedAt")),
-            completed_at=parse_datetime(data.get("completedAt")),
-        )
-
-
-@dataclass(frozen=True)
-class ContentInfo:
-    """A page or blog post, as much as Trackli needs of it."""
-
-    id: str
-    title: str
-    space_id: str | None
-    status: str | None
-    webui: str | None
-
-
-@dataclass(frozen=True)
-class SpaceInfo:
-    id: str
-    key: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Account:
-    account_id: str
-    email: str | None
-    name: str | None
-
-
-@dataclass
-class Enrichment:
-    pages: dict[str, ContentInfo] = field(default_factory=dict)
-    blogposts: dict[str, ContentInfo] = field(default_factory=dict)
-    spaces: dict[str, SpaceInfo] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """One API tried by `ConfluenceClient.probe()`. `ok` is None where nothing could be tried."""
-
-    api: str
-    method: str
-    ok: bool | None
-    status: int | None
-    latency_ms: float | None
-    detail: str
-
-
-T = TypeVar("T")
-
-
-def chunks(ids: Iterable[T], size: int = MAX_BATCH) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in ids:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 # ---- the client ---------------------------------------------------------------------------------
@@ -503,152 +299,9 @@ def _failed_probe(name: str, method: str, started: float, exc: AtlassianError) -
     return ProbeResult(name, method, False, status, _ms(started), str(exc))
 
 
-def _text(value: Any) -> str | None:
-    return clean(value) or None
-
-
 def _is_scope_failure(response: httpx.Response) -> bool:
     if response.headers.get("X-Failure-Category", "").upper() == "FAILURE_CLIENT_SCOPE_CHECK":
         return True
     return "scope does not match" in response.text[:500].lower()
 
 
-class Lookups:
-    """Batches of up to 250 ids, sent concurrently as soon as a batch is full, the rest at the end.
-
-    Fed page by page during a fetch, the look-ups overlap the task paging; the number of requests
-    stays ceil(P/250) + ceil(B/250) + ceil(S/250), as if every id had been collected first.
-    """
-
-    KINDS = ("pages", "blogposts", "spaces")
-
-    def __init__(self, client: "ConfluenceClient"):
-        self.client = client
-        self.pool = ThreadPoolExecutor(max_workers=client.lookup_workers, thread_name_prefix="lookups")
-        self.seen: dict[str, set[str]] = {k: set() for k in self.KINDS}
-        self.waiting: dict[str, list[str]] = {k: [] for k in self.KINDS}
-        self.futures: list[tuple[str, Future[dict[str, Any]]]] = []
-        self.fetch: dict[str, Callable[[Iterable[str]], dict[str, Any]]] = {
-            "pages": client.get_pages, "blogposts": client.get_blogposts, "spaces": client.get_spaces}
-
-    def add(self, tasks: Iterable[ConfluenceTask]) -> None:
-        for task in tasks:
-            for kind, value in (("pages", task.page_id), ("blogposts", task.blogpost_id), ("spaces", task.space_id)):
-                if value and value not in self.seen[kind]:
-                    self.seen[kind].add(value)
-                    self.waiting[kind].append(value)
-        for kind in self.KINDS:
-            while len(self.waiting[kind]) >= MAX_BATCH:
-                self._submit(kind, self.waiting[kind][:MAX_BATCH])
-                del self.waiting[kind][:MAX_BATCH]
-
-    def _submit(self, kind: str, ids: list[str]) -> None:
-        self.futures.append((kind, self.pool.submit(self.fetch[kind], ids)))
-
-    def result(self) -> Enrichment:
-        for kind in self.KINDS:
-            if self.waiting[kind]:
-                self._submit(kind, self.waiting[kind])
-                self.waiting[kind] = []
-        out = Enrichment()
-        try:
-            for kind, future in self.futures:
-                getattr(out, kind).update(future.result())
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        return out
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-class Paged:
-    """Iterate the `results` of a v2 list endpoint, following `Link: rel="next"` or `_links.next`."""
-
-    def __init__(self, client: ConfluenceClient, operation: str, url: str, params: dict[str, Any],
-                 max_pages: int = MAX_PAGES):
-        self.client, self.operation, self.url, self.params = client, operation, url, params
-        self.max_pages = max_pages
-
-    def prefetched(self, depth: int = 2) -> Iterator[list[dict[str, Any]]]:
-        """`pages()` with the next request already in flight while the caller works on this one."""
-        out: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        stop = threading.Event()
-        done = object()
-
-        def fetch() -> None:
-            try:
-                for page in self.pages():
-                    while not stop.is_set():
-                        try:
-                            out.put(page, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                out.put(done)
-            except BaseException as exc:  # handed to the caller
-                out.put(exc)
-
-        worker = threading.Thread(target=fetch, name="task-pages", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = out.get()
-                if item is done:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            worker.join(timeout=5)
-
-    def pages(self) -> Iterator[list[dict[str, Any]]]:
-        """Each page's results. A page that is not a JSON object with a list of results, a malformed
-        or foreign next link, a repeated cursor or more than `max_pages` pages fail the listing."""
-        url: str | None = self.url
-        params: dict[str, Any] | None = self.params
-        seen: set[str] = set()
-        while url:
-            if len(seen) >= self.max_pages:
-                raise RemoteError(f"Atlassian kept sending next pages past {self.max_pages}; the listing was stopped")
-            seen.add(url)
-            response = self.client.send(self.operation, "GET", url, params=params)
-            data = json_of(response, self.client.transport.redact)
-            results = data.get("results") if isinstance(data, dict) else None
-            if not isinstance(results, list):
-                raise RemoteError("Atlassian sent a page that is not a list of results", response.status_code)
-            self.client.stats.add(points=len(results))  # a read costs a point per object it returns
-            yield [r for r in results if isinstance(r, dict)]
-            nxt = _next_link(response, data)
-            url = self.client.follow(nxt) if nxt else None
-            params = None  # the next link carries every parameter
-            if url in seen:  # a server bug must not spin forever
-                raise RemoteError("Atlassian returned the same next page twice")
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for page in self.pages():
-            yield from page
-
-
-def _next_link(response: httpx.Response, data: dict[str, Any]) -> str | None:
-    """The next page's link, from the `Link` header or `_links.next`; a malformed one is an error."""
-    try:
-        header = response.links.get("next", {}).get("url")
-    except Exception:  # an unparsable Link header
-        header = None
-    if header:
-        return str(header)
-    links = data.get("_links")
-    if links is None:
-        return None
-    if not isinstance(links, dict):
-        raise RemoteError("Atlassian sent a page whose _links is not an object")
-    nxt = links.get("next")
-    if nxt is None or nxt == "":
-        return None
-    if not isinstance(nxt, str):
-        raise RemoteError("Atlassian sent a page whose next link is not text")
-    return nxt

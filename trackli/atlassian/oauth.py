@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from trackli.atlassian.client import clean
+from trackli.atlassian.models import clean
 from trackli.atlassian.errors import ReconnectRequired, RemoteError
 from trackli.atlassian.scopes import PRODUCT_SCOPES
 from trackli.atlassian.transport import Transport
-from trackli.config import Settings
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,18 @@ class Site:
     scopes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class OAuthApp:
+    """What the OAuth calls use of the settings: the app's registration and the two Atlassian origins
+    (never the database URL, the secret key or anything else Trackli knows)."""
+
+    client_id: str | None
+    client_secret: str | None = field(repr=False)
+    redirect_uri: str | None
+    auth_url: str
+    api_url: str
+
+
 def pkce_pair() -> tuple[str, str]:
     """A PKCE code verifier and its S256 challenge (RFC 7636)."""
     verifier = secrets.token_urlsafe(64)
@@ -60,26 +71,26 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = PRODUCT_SCOPES,
+def authorize_url(app: OAuthApp, state: str, scopes: tuple[str, ...] = PRODUCT_SCOPES,
                   code_challenge: str | None = None) -> str:
     query = {
         "audience": "api.atlassian.com",
-        "client_id": settings.atlassian_client_id,
+        "client_id": app.client_id,
         "scope": " ".join(scopes),
-        "redirect_uri": settings.atlassian_redirect_uri,
+        "redirect_uri": app.redirect_uri,
         "state": state,
         "response_type": "code",
         "prompt": "consent",
     }
     if code_challenge:
         query |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
-    return f"{settings.atlassian_auth_url}/authorize?{urlencode(query)}"
+    return f"{app.auth_url}/authorize?{urlencode(query)}"
 
 
-def _token_request(transport: Transport, settings: Settings, body: dict[str, Any]) -> TokenSet:
+def _token_request(transport: Transport, app: OAuthApp, body: dict[str, Any]) -> TokenSet:
     # Safe to repeat on a transient failure: a rotated refresh token may be reused within Atlassian's leeway.
     transport.keep_secret(*(str(v) for k, v in body.items() if k in ("client_secret", "code", "refresh_token", "code_verifier")))
-    response = transport.send("POST", f"{settings.atlassian_auth_url}/oauth/token", json_body=body)
+    response = transport.send("POST", f"{app.auth_url}/oauth/token", json_body=body)
     try:
         data = response.json()
     except (ValueError, RecursionError):
@@ -95,30 +106,30 @@ def _token_request(transport: Transport, settings: Settings, body: dict[str, Any
     return TokenSet.from_response(data)
 
 
-def exchange_code(transport: Transport, settings: Settings, code: str, code_verifier: str | None = None) -> TokenSet:
+def exchange_code(transport: Transport, app: OAuthApp, code: str, code_verifier: str | None = None) -> TokenSet:
     body: dict[str, Any] = {
         "grant_type": "authorization_code",
-        "client_id": settings.atlassian_client_id,
-        "client_secret": settings.atlassian_client_secret,
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
         "code": code,
-        "redirect_uri": settings.atlassian_redirect_uri,
+        "redirect_uri": app.redirect_uri,
     }
     if code_verifier:
         body["code_verifier"] = code_verifier
-    return _token_request(transport, settings, body)
+    return _token_request(transport, app, body)
 
 
-def refresh(transport: Transport, settings: Settings, refresh_token: str) -> TokenSet:
-    return _token_request(transport, settings, {
+def refresh(transport: Transport, app: OAuthApp, refresh_token: str) -> TokenSet:
+    return _token_request(transport, app, {
         "grant_type": "refresh_token",
-        "client_id": settings.atlassian_client_id,
-        "client_secret": settings.atlassian_client_secret,
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
         "refresh_token": refresh_token,
     })
 
 
-def accessible_resources(transport: Transport, settings: Settings, access_token: str) -> list[Site]:
-    response = transport.send("GET", f"{settings.atlassian_api_url}/oauth/token/accessible-resources",
+def accessible_resources(transport: Transport, app: OAuthApp, access_token: str) -> list[Site]:
+    response = transport.send("GET", f"{app.api_url}/oauth/token/accessible-resources",
                               headers={"Authorization": f"Bearer {access_token}"})
     if response.status_code >= 400:
         raise RemoteError("Atlassian would not list the sites this grant reaches", response.status_code, transport.excerpt(response))
@@ -130,7 +141,7 @@ def accessible_resources(transport: Transport, settings: Settings, access_token:
     for item in data if isinstance(data, list) else []:
         if not isinstance(item, dict):
             continue
-        cloud_id, url = clean(item.get("id")), site_url(item.get("url"), settings)
+        cloud_id, url = clean(item.get("id")), site_url(item.get("url"), app)
         if cloud_id and url:  # a site whose address is not a plain https URL is never stored or linked
             scopes = item.get("scopes")
             sites.append(Site(cloud_id, clean(item.get("name")) or url, url,
@@ -138,13 +149,13 @@ def accessible_resources(transport: Transport, settings: Settings, access_token:
     return sites
 
 
-def site_url(value: Any, settings: Settings) -> str | None:
+def site_url(value: Any, app: OAuthApp) -> str | None:
     """A site address from upstream, if it is https (or the configured API's own origin, as the
     simulator is) and carries no user name, password, query or fragment."""
     if not isinstance(value, str) or clean(value) != value.strip() or len(value) > 500:
         return None
     parts = urlsplit(value.strip().rstrip("/"))
-    api = urlsplit(settings.atlassian_api_url)
+    api = urlsplit(app.api_url)
     same_as_api = (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
     if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
         return None
