@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from trackli import board, changes, queue, sync
+from trackli import board, board_view, changes, queue, sync
 from trackli.ui import setup, triage, widgets
 
 pc = setup.page("Trackli", ":material/task_alt:")
@@ -12,8 +12,8 @@ triage.sync_now(pc)
 
 with pc.ctx.session() as session:
     pending = queue.pending_count(session, pc.user_id)
-    counts = board.column_counts(session, pc.user_id)
-    stuck, stuck_count = board.needing_attention(session, pc.user_id, limit=20)
+    counts = board_view.column_counts(session, pc.user_id)
+    stuck, stuck_count = board_view.needing_attention(session, pc.user_id, limit=20)
     runs = sync.last_runs(session, pc.user_id, limit=1)
 
 st.write("Confluence tasks that mention you, on your own board: triage them in **Pending**, "

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
-from trackli import board, users
+from trackli import positions, users
 from trackli.models import CARD_STATUSES, Card, utcnow
 from trackli.simulator import free_port
 
@@ -77,7 +77,7 @@ def seed(ctx, count: int) -> None:
         now = utcnow()
         per = count // len(CARD_STATUSES)
         rows = [{"owner_id": uid, "title": f"Card {i:05d} — review the {['plan', 'budget', 'roadmap'][i % 3]}",
-                 "description": "", "status": status, "position": i * board.GAP, "created_at": now, "updated_at": now,
+                 "description": "", "status": status, "position": i * positions.GAP, "created_at": now, "updated_at": now,
                  "source": "manual", "sync_state": "none"}
                 for status in CARD_STATUSES for i in range(per)]
         for start in range(0, len(rows), 2000):

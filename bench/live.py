@@ -27,7 +27,7 @@ from sqlalchemy import update
 
 from bench.board import CHROMIUM, GRID_DRAWN, Server, _median_load
 from bench.scale import BARE_CLICK, seed
-from trackli import connections, users
+from trackli import board_view, connections, users
 from trackli.models import AtlassianConnection, User, utcnow
 from trackli.simulator import ME, ME_API_TOKEN
 
@@ -55,7 +55,7 @@ from trackli.context import Context
 from trackli.config import load_settings
 ctx = Context.from_settings(load_settings())
 with ctx.session() as s:
-    cards = [c for status in ("backlog", "todo", "in_progress", "done") for c in board.list_cards(s, 1, status=status, limit=200)]
+    cards = [c for status in ("backlog", "todo", "in_progress", "done") for c in board_view.list_cards(s, 1, status=status, limit=200)]
     waiting = queue.list_pending(s, 1, limit=200)
 st.dataframe(pd.DataFrame([{"title": c.title, "status": c.status} for c in cards]
                           + [{"title": r.title, "status": "inbox"} for r in waiting]))

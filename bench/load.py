@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from trackli import board, queue, users
+from trackli import board, board_view, queue, users
 from trackli.context import Context
 from trackli.models import CARD_STATUSES, AtlassianConnection, PendingTask, Card, utcnow
 
@@ -98,7 +98,7 @@ def run(ctx: Context, seconds: float = 5.0, threads: int = 20, people: int = 4, 
                             board.move_card(session, uid, rng.choice(card_ids), rng.choice(CARD_STATUSES),
                                             rng.randint(0, 5))
                     else:
-                        board.board(session, uid)
+                        board_view.board(session, uid)
                 if kind == "edit" and mine:
                     with lock:
                         report.last_title[pid] = title

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import event, insert, select
 
-from trackli import board, changes, users
+from trackli import board, board_view, changes, positions, users
 from trackli.models import CARD_STATUSES, AtlassianConnection, Card, PendingTask, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ from trackli.context import Context
 from trackli.config import load_settings
 ctx = Context.from_settings(load_settings())
 with ctx.session() as s:
-    rows = [c for status in ("backlog", "todo", "in_progress", "done") for c in board.list_cards(s, 1, status=status, limit=200)]
+    rows = [c for status in ("backlog", "todo", "in_progress", "done") for c in board_view.list_cards(s, 1, status=status, limit=200)]
 st.dataframe(pd.DataFrame([r.__dict__ for r in rows]))
 """
 
@@ -97,7 +97,7 @@ def seed(ctx, pending: int, cards: int, long_column: int = 0) -> int:
             session.execute(insert(PendingTask), rows[start:start + 5000])
         statuses = ["todo"] * long_column + [CARD_STATUSES[i % 4] for i in range(cards - long_column)]
         card_rows = [{"owner_id": uid, "title": f"Card {i}", "description": "", "status": status,
-                      "position": i * board.GAP, "created_at": now, "updated_at": now, "source": "manual",
+                      "position": i * positions.GAP, "created_at": now, "updated_at": now, "source": "manual",
                       "sync_state": "none"} for i, status in enumerate(statuses)]
         for start in range(0, len(card_rows), 5000):
             session.execute(insert(Card), card_rows[start:start + 5000])

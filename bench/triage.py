@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
-from trackli import board, connections, feed, rules, sync, users
+from trackli import connections, feed, positions, projects, rules, sync, users
 from trackli.models import CARD_STATUSES, Card, utcnow
 from trackli.simulator import ME, ME_API_TOKEN
 
@@ -120,12 +120,12 @@ def bench_rules(rows: list, url: str) -> None:
 def _seed_cards(ctx, user_id: int) -> None:
     today = dt.date.today()
     with ctx.session() as s:
-        project = board.create_project(s, user_id, "Platform").id
+        project = projects.create_project(s, user_id, "Platform").id
         now = utcnow()
         open_columns = [c for c in CARD_STATUSES if c != "done"]
         s.execute(insert(Card), [{
             "owner_id": user_id, "title": f"Card {i:04d}: review the budget, plan; ship", "description": "",
-            "status": open_columns[i % 3], "position": i * board.GAP, "created_at": now, "updated_at": now,
+            "status": open_columns[i % 3], "position": i * positions.GAP, "created_at": now, "updated_at": now,
             "source": "confluence", "sync_state": "synced", "project_id": project if i % 2 else None,
             "due_date": today + dt.timedelta(days=i % 60), "confluence_task_id": str(100000 + i),
             "confluence_url": f"https://acme.atlassian.net/wiki/spaces/ENG/pages/{i}"} for i in range(CARDS)])

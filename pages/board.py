@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from trackli import board, changes, completion, queue, snooze
+from trackli import board, board_view, changes, completion, projects, queue, snooze
 from trackli.errors import TrackliError
 from trackli.models import CARD_STATUSES
 from trackli.text import MAX_TITLE
@@ -84,7 +84,7 @@ def done_with_card(message: str) -> None:
 @st.dialog("Card", width="large", on_dismiss=closed)
 def details(card_id: int) -> None:
     try:
-        card = pc.run(board.card_view, card_id)
+        card = pc.run(board_view.card_view, card_id)
     except TrackliError:
         st.info("This card no longer exists (deleted in another tab?).")
         return
@@ -116,7 +116,7 @@ def details(card_id: int) -> None:
                 send_completions()
                 done_with_card("Sent to Confluence again")
 
-    projects_by_id = {p.id: p.name for p in projects}
+    projects_by_id = {p.id: p.name for p in active_projects}
     if card.project_id is not None and card.project_id not in projects_by_id:
         projects_by_id[card.project_id] = card.project or "(archived project)"
     with st.form("card_details"):
@@ -184,16 +184,16 @@ def save_projects() -> None:
             if applied.get((project_id, field), ...) == value:
                 continue
             applied[(project_id, field)] = value
-            action = {"name": board.rename_project, "colour": board.recolour_project,
-                      "archived": board.archive_project}[field]
+            action = {"name": projects.rename_project, "colour": projects.recolour_project,
+                      "archived": projects.archive_project}[field]
             widgets.act(lambda: pc.run(action, project_id, value), where=f"Project {value!r}")
 
 
 save_projects()
 with ctx.session() as session:
-    every_project = board.list_projects(session, uid, include_archived=True)
-projects = [p for p in every_project if not p.archived]
-by_name = {p.name: p.id for p in projects}
+    every_project = projects.list_projects(session, uid, include_archived=True)
+active_projects = [p for p in every_project if not p.archived]
+by_name = {p.name: p.id for p in active_projects}
 
 top_middle, top_right = st.columns(2)
 with top_middle.expander("Projects", icon=":material/folder:"):
@@ -213,7 +213,7 @@ with top_middle.expander("Projects", icon=":material/folder:"):
         name = st.text_input("New project", placeholder="Name")
         colour = st.color_picker("Colour", "#4C6EF5")
         if st.form_submit_button("Create project", icon=":material/create_new_folder:"):
-            if widgets.act(lambda: pc.run(board.create_project, name, colour.upper()))[0]:
+            if widgets.act(lambda: pc.run(projects.create_project, name, colour.upper()))[0]:
                 widgets.flash(f"Project {name.strip()!r} created")
                 st.rerun()
 with top_right.expander("Add a card", icon=":material/add:"):
@@ -228,7 +228,7 @@ with top_right.expander("Add a card", icon=":material/add:"):
             def add_card(session, user_id):
                 project_id = by_name.get(project)
                 if new_project.strip():
-                    project_id = board.create_project(session, user_id, new_project).id
+                    project_id = projects.create_project(session, user_id, new_project).id
                 return board.create_card(session, user_id, title, project_id=project_id, status=status, due_date=due)
 
             if widgets.act(lambda: pc.run(add_card))[0]:
@@ -247,24 +247,24 @@ def draw_board() -> None:
                    (("board_project", "All projects"), ("board_due", "any"), ("board_sync", "any")))
     with f2.popover(f"Filters · {narrowed}" if narrowed else "Filters", icon=":material/filter_list:", width="stretch"):
         project_filter = st.selectbox("Project", ["All projects"] + list(by_name), key="board_project")
-        due_filter = st.selectbox("Due", board.DUE_FILTERS, key="board_due",
+        due_filter = st.selectbox("Due", board_view.DUE_FILTERS, key="board_due",
                                   format_func={"any": "Any due date", "overdue": "Overdue", "week": "Due this week",
                                                "none": "No due date"}.get)
-        sync_filter = st.selectbox("Sync", board.SYNC_FILTERS, key="board_sync",
+        sync_filter = st.selectbox("Sync", board_view.SYNC_FILTERS, key="board_sync",
                                    format_func={"any": "Any sync state", "waiting": "Waiting to sync",
                                                 "failed": "Sync failed", "conflict": "Conflict",
                                                 "gone": "Gone from Confluence", "local": "Local cards"}.get)
         density = st.segmented_control("Density", ["Comfortable", "Compact"], default="Comfortable",
                                        key="board_density") or "Comfortable"
-    where = board.CardFilter(project_id=by_name.get(project_filter), due=due_filter, sync=sync_filter, text=text_filter)
+    where = board_view.CardFilter(project_id=by_name.get(project_filter), due=due_filter, sync=sync_filter, text=text_filter)
     shown = st.session_state.get("board_shown", {})
     today = dt.date.today()
     with ctx.session() as session:
-        page = board.board_page(session, uid, where=where, limit=max([PAGE, *shown.values()]), today=today)
+        page = board_view.board_page(session, uid, where=where, limit=max([PAGE, *shown.values()]), today=today)
     for status in CARD_STATUSES:  # each column shows its own number of pages
         page.columns[status] = page.columns[status][: shown.get(status, PAGE)]
 
-    filtered = where != board.CardFilter()
+    filtered = where != board_view.CardFilter()
     waiting = inbox.inbox_data(pc, today)
     if not any(page.counts.values()) and not filtered and not waiting["count"]:
         st.info("No cards yet. New Confluence tasks that mention you arrive in the **Inbox** here (and on "
@@ -299,7 +299,7 @@ if sleeping:
                     st.rerun()
 
 with ctx.session() as session:
-    archived = board.list_cards(session, uid, where=board.CardFilter(archived=True), limit=201)
+    archived = board_view.list_cards(session, uid, where=board_view.CardFilter(archived=True), limit=201)
 if archived:
     with st.expander(f"Archived ({len(archived) if len(archived) <= 200 else '200+'})", icon=":material/archive:"):
         for card in archived[:200]:

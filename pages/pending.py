@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from trackli import board, changes, connections, queue
+from trackli import changes, connections, projects, queue
 from trackli.text import MAX_TITLE
 from trackli.ui import inbox, setup, triage, widgets
 
@@ -28,7 +28,7 @@ def queue_grid() -> None:
     not the whole page; an approval or dismissal reruns the page (the header counts change)."""
     triage.save_edits(pc, stamp)  # first: a project typed in the grid exists from here on
     with ctx.session() as session:
-        project_names = [p.name for p in board.list_projects(session, uid)]
+        project_names = [p.name for p in projects.list_projects(session, uid)]
     with ctx.session() as session:  # counts and lists of the whole queue: once per change, not per click
         version = changes.queue_version(session, uid)
         waiting_count = widgets.per_version("waiting", version, lambda: queue.count_pending(session, uid))

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from trackli import board, rules
+from trackli import projects, rules
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, triage, widgets
 from trackli.ui.widgets import STATUS_LABELS
@@ -71,7 +71,7 @@ for index, rule in enumerate(mine):
 # -- a new rule, previewed before it is saved ------------------------------------------------------
 st.subheader("Add a rule")
 with ctx.session() as session:
-    project_names = [p.name for p in board.list_projects(session, uid)]
+    project_names = [p.name for p in projects.list_projects(session, uid)]
 c1, c2, c3 = st.columns(3)
 space = c1.text_input("Space key", key="new_space", placeholder="e.g. ENG")
 title_has = c2.text_input("Title contains the words", key="new_title_has")

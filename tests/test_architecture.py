@@ -56,13 +56,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("trackli.cli", "trackli.__main__")),
     ("scheduling", ("trackli.worker", "trackli.scheduler", "trackli.embedded", "trackli.diagnostics")),
     ("domain", ("trackli.sync", "trackli.completion", "trackli.rules", "trackli.snooze", "trackli.queue",
-                "trackli.board", "trackli.projects", "trackli.positions", "trackli.cards")),
+                "trackli.board", "trackli.board_view", "trackli.projects", "trackli.positions")),
     ("connections", ("trackli.connections",)),
     ("records", ("trackli.outbox", "trackli.plan", "trackli.names", "trackli.feed", "trackli.users",
                  "trackli.presence", "trackli.matching")),
     ("atlassian", ("trackli.atlassian", "trackli.simulator")),
     ("base", ("trackli.db", "trackli.models", "trackli.config", "trackli.errors", "trackli.text", "trackli.context",
-              "trackli.changes", "trackli.audit", "trackli.crypto", "trackli.memory", "trackli.batches")),
+              "trackli.changes", "trackli.audit", "trackli.crypto", "trackli.memory", "trackli.batches", "trackli.fields")),
 ]
 
 

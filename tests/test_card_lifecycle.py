@@ -5,14 +5,14 @@ import pytest
 from sqlalchemy import select
 
 from tests.syncing import approve_some, waiting
-from trackli import board, completion, queue, sync
+from trackli import board, board_view, completion, projects, queue, sync
 from trackli.errors import ValidationError
 from trackli.models import Card, OutboxEntry, PendingTask
 
 
 def _card(ctx, card_id):
     with ctx.session() as s:
-        return board.card_view(s, s.get_one(Card, card_id).owner_id, card_id)
+        return board_view.card_view(s, s.get_one(Card, card_id).owner_id, card_id)
 
 
 def test_a_task_deleted_or_reassigned_upstream_marks_its_card_gone_and_back_if_reassigned_again(
@@ -60,7 +60,7 @@ def test_unlink_keeps_a_local_card_that_sends_nothing_more(sim_ctx, user_id, tok
 def test_send_back_returns_the_task_to_the_queue_with_the_cards_edits(sim_ctx, user_id, token_connection):
     [card_id] = approve_some(sim_ctx, user_id, token_connection, 1)
     with sim_ctx.session() as s:
-        project = board.create_project(s, user_id, "Platform")
+        project = projects.create_project(s, user_id, "Platform")
         board.edit_card(s, user_id, card_id, title="Renamed here", project_id=project.id)
         row = queue.send_back(s, user_id, card_id)
         row_id = row.id

@@ -4,7 +4,7 @@ commit; reads, rollbacks and other people's writes do not."""
 import pytest
 
 from tests.syncing import waiting
-from trackli import board, changes, queue, sync
+from trackli import board, board_view, changes, projects, queue, sync
 from trackli.errors import ValidationError
 
 
@@ -20,10 +20,10 @@ def test_board_writes_bump_the_board_and_projects_bump_both(ctx, user_id, other_
         board.move_card(s, user_id, card.id, "done")  # one unit of work: one bump
     assert versions(ctx, user_id) == (1, 0)
     with ctx.session() as s:
-        board.list_cards(s, user_id)  # reading changes nothing
+        board_view.list_cards(s, user_id)  # reading changes nothing
     assert versions(ctx, user_id) == (1, 0)
     with ctx.session() as s:
-        board.create_project(s, user_id, "Ops")
+        projects.create_project(s, user_id, "Ops")
     assert versions(ctx, user_id) == (2, 1)
     with ctx.session() as s:
         board.create_card(s, other_user_id, "theirs")

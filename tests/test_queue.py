@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.syncing import waiting
-from trackli import board, queue, sync
+from trackli import board, board_view, positions, projects, queue, sync
 from trackli.errors import NotFound, ValidationError
 from trackli.models import Card
 from trackli.simulator import ME
@@ -14,7 +14,7 @@ def test_queue_operations_validate_and_approve_is_idempotent(sim_ctx, user_id, t
     sync.sync_connection(sim_ctx, token_connection)
     rows = waiting(sim_ctx, user_id)
     with sim_ctx.session() as s:
-        p = board.create_project(s, user_id, "Inbox")
+        p = projects.create_project(s, user_id, "Inbox")
     for bad, message in ((dict(title=" "), "must not be empty"), (dict(title="x" * 501), "at most 500"),
                          (dict(due_date="2026-13-01"), "not a date"), (dict(project=999999), "not found")):
         with pytest.raises((ValidationError, NotFound), match=message):
@@ -56,8 +56,8 @@ def test_bulk_approve_of_a_thousand_rows_in_one_transaction(sim_ctx, user_id, to
     assert len(cards) == 1000
     with sim_ctx.session() as s:
         assert s.scalar(select(func.count()).select_from(Card)) == 1000
-        positions = sorted(s.scalars(select(Card.position)))
-        assert positions == list(range(0, 1000 * board.GAP, board.GAP))  # spread apart, so a move writes one row
+        spread = sorted(s.scalars(select(Card.position)))
+        assert spread == list(range(0, 1000 * positions.GAP, positions.GAP))  # spread apart, so a move writes one row
     assert waiting(sim_ctx, user_id) == []
 
 
@@ -95,7 +95,7 @@ def test_undo_puts_approved_dismissed_and_restored_rows_back_exactly_and_removes
         assert [states[i] for i in ids[:2]] == ["dismissed", "dismissed"]
         assert sorted(states[i] for i in ids[2:6]) == ["approved", "pending", "pending", "pending"]
         assert states[worked] == "approved"
-        assert [c.id for c in board.list_cards(s, user_id)] == [cards[0].id]
+        assert [c.id for c in board_view.list_cards(s, user_id)] == [cards[0].id]
     with sim_ctx.session() as s:
         before = queue.snapshot(s, user_id, ids[:2])
         queue.restore(s, user_id, ids[:2])
@@ -124,15 +124,15 @@ def test_a_project_typed_in_the_queue_is_found_in_any_case_or_created(sim_ctx, u
     sync.sync_connection(sim_ctx, token_connection)
     rows = waiting(sim_ctx, user_id)
     with sim_ctx.session() as s:
-        ops = board.create_project(s, user_id, "Ops")
+        ops = projects.create_project(s, user_id, "Ops")
     with sim_ctx.session() as s:
         assert queue.edit_pending(s, user_id, rows[0].id, project="ops").project_id == ops.id  # not a second "ops"
         platform = queue.edit_pending(s, user_id, rows[1].id, project="Platform").project_id
     with sim_ctx.session() as s:
-        assert sorted(p.name for p in board.list_projects(s, user_id)) == ["Ops", "Platform"]
+        assert sorted(p.name for p in projects.list_projects(s, user_id)) == ["Ops", "Platform"]
         cards = queue.approve(s, user_id, [rows[2].id], project="Research")  # the bulk picker's new name
-        assert board.get_project(s, user_id, cards[0].project_id).name == "Research"
+        assert projects.get_project(s, user_id, cards[0].project_id).name == "Research"
     with pytest.raises(ValidationError, match="already have a project"):
         with sim_ctx.session() as s:
-            board.create_project(s, user_id, "OPS")
+            projects.create_project(s, user_id, "OPS")
     assert platform is not None

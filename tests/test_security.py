@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.conftest import oauth_connect
-from trackli import audit, board, completion, connections, diagnostics, outbox, queue, sync
+from trackli import audit, board, board_view, completion, connections, diagnostics, outbox, projects, queue, sync
 from trackli.cli import main
 from trackli.errors import NotFound
 from trackli.models import Base, PendingTask
@@ -25,14 +25,14 @@ def test_another_users_ids_are_not_found_for_every_operation_and_nothing_changes
     conn = connections.connect_api_token(sim_ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
     sync.sync_connection(sim_ctx, conn)
     with sim_ctx.session() as s:
-        project = board.create_project(s, user_id, "Mine")
+        project = projects.create_project(s, user_id, "Mine")
         pending = queue.list_pending(s, user_id)
         cards = queue.approve(s, user_id, [p.id for p in pending[:2]], project="Mine")
         board.move_card(s, user_id, cards[1].id, "done")
         queue.dismiss(s, user_id, [pending[2].id])
     completion.drain(sim_ctx)
     with sim_ctx.session() as s:
-        board.create_project(s, other_user_id, "Theirs")  # the intruder has a life of their own
+        projects.create_project(s, other_user_id, "Theirs")  # the intruder has a life of their own
     before = snapshot(sim_ctx)
     intruder = other_user_id
     attempts = {
@@ -46,7 +46,7 @@ def test_another_users_ids_are_not_found_for_every_operation_and_nothing_changes
         "edit card": lambda s: board.edit_card(s, intruder, cards[0].id, title="x"),
         "delete card": lambda s: board.delete_card(s, intruder, cards[0].id),
         "retry sync": lambda s: completion.retry_card(s, intruder, cards[1].id),
-        "rename project": lambda s: board.rename_project(s, intruder, project.id, "x"),
+        "rename project": lambda s: projects.rename_project(s, intruder, project.id, "x"),
         "use project": lambda s: board.create_card(s, intruder, "x", project_id=project.id),
         "get connection": lambda s: connections.get_connection(s, intruder, conn),
     }
@@ -66,8 +66,8 @@ def test_another_users_ids_are_not_found_for_every_operation_and_nothing_changes
     assert snapshot(sim_ctx) == before
     with sim_ctx.session() as s:  # and nothing of the owner's shows up in the intruder's lists
         assert queue.list_pending(s, intruder, "all") == []
-        assert board.list_cards(s, intruder) == []
-        assert [p.name for p in board.list_projects(s, intruder)] == ["Theirs"]
+        assert board_view.list_cards(s, intruder) == []
+        assert [p.name for p in projects.list_projects(s, intruder)] == ["Theirs"]
         assert connections.list_connections(s, intruder) == []
         assert sync.last_runs(s, intruder) == [] and outbox.entries(s, intruder, ("done",)) == []
         assert audit.query(s, intruder) == []
@@ -103,7 +103,7 @@ def test_no_token_is_stored_or_logged_in_clear_after_a_full_flow(sim_ctx, user_i
         sync.sync_connection(sim_ctx, conn)
     with sim_ctx.session() as s:
         queue.approve(s, user_id, all_pending=True)
-        for card in board.list_cards(s, user_id)[:3]:
+        for card in board_view.list_cards(s, user_id)[:3]:
             board.move_card(s, user_id, card.id, "done")
     completion.drain(sim_ctx)
     sim.state.revoke_all_refresh_tokens()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.syncing import approve_some, waiting
-from trackli import board, feed, queue, snooze, sync
+from trackli import board, board_view, feed, projects, queue, snooze, sync
 from trackli.errors import ValidationError
 from trackli.models import Card, PendingTask, User
 from trackli.simulator import ME
@@ -61,8 +61,8 @@ def test_a_snoozed_card_leaves_its_column_and_comes_back_on_top(sim_ctx, user_id
     cards = approve_some(sim_ctx, user_id, token_connection, 3)
     with sim_ctx.session() as s:
         snooze.snooze_card(s, user_id, cards[2], "in 2 days")
-        assert [c.id for c in board.board(s, user_id)["todo"]] == cards[:2]
-        assert board.column_counts(s, user_id)["todo"] == 2
+        assert [c.id for c in board_view.board(s, user_id)["todo"]] == cards[:2]
+        assert board_view.column_counts(s, user_id)["todo"] == 2
         assert [(r.kind, r.id) for r in snooze.snoozed(s, user_id)] == [("card", cards[2])]
         board.move_card(s, user_id, cards[0], "done")
         with pytest.raises(ValidationError, match="this card is done"):
@@ -71,7 +71,7 @@ def test_a_snoozed_card_leaves_its_column_and_comes_back_on_top(sim_ctx, user_id
         later = dt.datetime.now(UTC) + dt.timedelta(days=3)
         assert snooze.wake(s, user_id, now=later) == 1
     with sim_ctx.session() as s:
-        todo = board.board(s, user_id)["todo"]
+        todo = board_view.board(s, user_id)["todo"]
         assert todo[0].id == cards[2] and todo[0].returned_from_snooze
 
 
@@ -94,7 +94,7 @@ def test_a_snoozed_task_completed_or_removed_upstream_follows_the_sync_rules(sim
 
 def test_the_feed_lists_open_dated_cards_as_all_day_events_with_stable_uids(ctx, user_id):
     with ctx.session() as s:
-        project = board.create_project(s, user_id, "Platform")
+        project = projects.create_project(s, user_id, "Platform")
         keep = board.create_card(s, user_id, "Ship; it, now", due_date="2026-12-03", project_id=project.id,
                                  confluence_task_id="77", confluence_url="https://acme.atlassian.net/wiki/x")
         done = board.create_card(s, user_id, "Already done", due_date="2026-12-04")

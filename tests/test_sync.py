@@ -4,7 +4,7 @@ import threading
 
 from sqlalchemy import event, func, select
 
-from trackli import board, queue, sync
+from trackli import projects, queue, sync
 from trackli.models import AuditEntry, PendingTask, SyncRun
 from trackli.simulator import ME
 from tests.syncing import waiting
@@ -64,7 +64,7 @@ def test_user_edits_survive_upstream_edits_and_dismissed_never_returns(sim_ctx, 
     rows = waiting(sim_ctx, user_id)
     edited, untouched, dismissed = rows[0], rows[1], rows[2]
     with sim_ctx.session() as s:
-        board.create_project(s, user_id, "Ops")
+        projects.create_project(s, user_id, "Ops")
         queue.edit_pending(s, user_id, edited.id, title="My own words", due_date="2031-01-01", project="Ops")
         queue.dismiss(s, user_id, [dismissed.id])
     for row in (edited, untouched, dismissed):

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from sqlalchemy import Integer, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, changes, outbox
+from trackli import audit, board, changes, fields, outbox, positions, projects
 from trackli.batches import chunks
 from trackli.db import contains_words
 from trackli.errors import NotFound, ValidationError
@@ -169,13 +169,13 @@ def edit_pending(
     [row] = _owned(session, user_id, [pending_id])
     edited = list(row.edited_fields or [])
     if title is not ...:
-        row.task_title = board.clean_title(title)
+        row.task_title = fields.clean_title(title)
         edited.append("title")
     if due_date is not ...:
-        row.due_date = board.parse_due(due_date)
+        row.due_date = fields.parse_due(due_date)
         edited.append("due_date")
     if project is not ...:
-        row.project_id = board.resolve_project(session, user_id, project, create=True)
+        row.project_id = projects.resolve_project(session, user_id, project, create=True)
         edited.append("project")
     row.edited_fields = sorted(set(edited))
     row.updated_at, row.returned_from_snooze_at = utcnow(), None
@@ -200,9 +200,9 @@ def approve_ids(
 ) -> list[int]:
     """`approve`, as set-based statements (INSERT … SELECT the cards, UPDATE the rows), returning card ids:
     approving 50,000 tasks costs a few statements per thousand, not an object and a round trip each."""
-    board.lock_board(session, user_id)  # before reading: a concurrent approval of the same rows waits, then sees them approved
-    default_project = board.resolve_project(session, user_id, project, create=True)
-    column = board.check_status(column)
+    positions.lock_board(session, user_id)  # before reading: a concurrent approval of the same rows waits, then sees them approved
+    default_project = projects.resolve_project(session, user_id, project, create=True)
+    column = fields.check_status(column)
     if all_pending:
         chosen = list(session.scalars(select(PendingTask.id).where(
             PendingTask.user_id == user_id, PendingTask.status == "pending").order_by(PendingTask.id)))
@@ -251,7 +251,7 @@ def approve_into(session: Session, user_id: int, pending_id: int, column: str = 
     """Approve one waiting task into `column` above the card `before` (None: at the column's end) — a
     drop from the board's inbox. With its row's project (or its rule's). Returns the new card's id and
     the row as it was, for Undo; a task no longer waiting is refused, saying why."""
-    board.lock_board(session, user_id)  # first, as approve_ids does: one lock order for everyone
+    positions.lock_board(session, user_id)  # first, as approve_ids does: one lock order for everyone
     [row] = _owned(session, user_id, [pending_id], lock=True)
     if row.status != "pending":
         raise ValidationError(f"“{row.task_title[:80]}” was not approved: {NOT_WAITING.get(row.status, row.status)}")
@@ -271,13 +271,13 @@ def _approve_batch(session: Session, user_id: int, batch: list[int], default_pro
     approved = list(session.scalars(select(PendingTask.id).where(*todo).order_by(PendingTask.id)))
     if not approved:
         return []
-    base = board.next_position(session, user_id, column)
+    base = positions.next_position(session, user_id, column)
     when = literal(now, Card.created_at.type)
     columns = {
         "owner_id": literal(user_id), "project_id": func.coalesce(PendingTask.project_id, literal(default_project, Integer)),
         "title": PendingTask.task_title, "description": func.coalesce(PendingTask.task_description, ""),
         "status": literal(column),
-        "position": literal(base) + (func.row_number().over(order_by=PendingTask.id) - 1) * board.GAP,
+        "position": literal(base) + (func.row_number().over(order_by=PendingTask.id) - 1) * positions.GAP,
         "due_date": PendingTask.due_date, "created_at": when, "updated_at": when, "source": literal("confluence"),
         "connection_id": PendingTask.connection_id, "confluence_task_id": PendingTask.confluence_task_id,
         "confluence_page_id": func.coalesce(PendingTask.confluence_page_id, PendingTask.confluence_blogpost_id),
@@ -301,7 +301,7 @@ def _approve_batch(session: Session, user_id: int, batch: list[int], default_pro
 def send_back(session: Session, user_id: int, card_id: int) -> PendingTask:
     """Undo a mistaken approval: the card goes away and its Confluence task waits in the queue again,
     with the card's title, due date and project kept as the person's edits."""
-    board.lock_board(session, user_id)
+    positions.lock_board(session, user_id)
     card = board.get_card(session, user_id, card_id, for_update=True)
     row = session.scalar(select(PendingTask).where(PendingTask.user_id == user_id, PendingTask.trackli_task_id == card.id)
                          .with_for_update()) if card.source == "confluence" else None
@@ -391,7 +391,7 @@ def put_back(session: Session, user_id: int, states: Iterable[RowState], column:
     """Undo a bulk approve, dismiss, restore or rule: each row gets its status, reason, card, project,
     rule and snooze back; a card the action made (in `column`) is removed only while it has no history
     of its own (not moved, edited or sent)."""
-    board.lock_board(session, user_id)
+    positions.lock_board(session, user_id)
     states = list(states)
     rows = {r.id: r for r in _owned(session, user_id, [s.pending_id for s in states], lock=True)}
     out = Undone()

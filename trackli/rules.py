@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Literal, NamedTuple, cast
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, changes, queue, snooze
+from trackli import audit, changes, projects, queue, snooze
 from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
 from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, RuleAction, utcnow
@@ -109,7 +109,7 @@ def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space:
         if action in ("project", "approve"):
             if project in (..., None, "") and action == "project":
                 raise ValidationError("say what the rule does: set a project (and maybe approve), dismiss or snooze")
-            rule.project_id = board.resolve_project(session, user_id, None if project is ... else project, create=True)
+            rule.project_id = projects.resolve_project(session, user_id, None if project is ... else project, create=True)
         else:
             rule.project_id = None
         if action == "approve":

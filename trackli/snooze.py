@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, board, changes
+from trackli import audit, board, changes, positions
 from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
 from trackli.models import Card, PendingTask, User, utcnow
@@ -150,9 +150,9 @@ def snooze_card(session: Session, user_id: int, card_id: int, until: Any) -> Car
 def unsnooze_card(session: Session, user_id: int, card_id: int) -> Card:
     card = board.get_card(session, user_id, card_id, for_update=True)
     if card.snoozed_until is not None:
-        board.lock_board(session, user_id)
+        positions.lock_board(session, user_id)
         card.snoozed_until, card.returned_from_snooze_at = None, None
-        card.position = board.top_position(session, user_id, card.status)
+        card.position = positions.top_position(session, user_id, card.status)
         card.updated_at = utcnow()
         audit.record(session, user_id, "board.card_unsnoozed", {"card_id": card.id}, provider="trackli")
     return card
@@ -185,10 +185,10 @@ def wake(session: Session, user_id: int | None = None, now: dt.datetime | None =
             .execution_options(synchronize_session=False))
     returning = [(card_id, owner) for card_id, owner, day in session.execute(cards) if day and due(owner, day)]
     for card_id, owner in returning:
-        board.lock_board(session, owner)
+        positions.lock_board(session, owner)
         card = session.get(Card, card_id)
         if card is not None and card.snoozed_until is not None:
-            card.position = board.top_position(session, owner, card.status)
+            card.position = positions.top_position(session, owner, card.status)
             card.snoozed_until, card.returned_from_snooze_at, card.updated_at = None, now, now
             session.flush()
     owners: dict[int, dict[str, int]] = {}

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import shot
 from tests.browser.test_dashboard import HOSTILE, goto
-from trackli import board, connections, queue, sync
+from trackli import board, board_view, connections, projects, queue, sync
 from trackli.simulator import ME, ME_API_TOKEN
 
 
@@ -25,7 +25,7 @@ def saved(page, status, title):
 
 def order_in_db(ctx, user_id, status):
     with ctx.session() as s:
-        return [c.title for c in board.list_cards(s, user_id, status=status)]
+        return [c.title for c in board_view.list_cards(s, user_id, status=status)]
 
 
 def test_drag_between_and_within_columns_keys_and_reload_keep_the_order(ctx, user_id, app_server, page):
@@ -84,7 +84,7 @@ def test_a_drag_to_done_completes_the_task_in_confluence(ctx, user_id, app_serve
 
 def test_card_details_open_on_click_and_save_every_field(ctx, user_id, app_server, page):
     with ctx.session() as s:
-        board.create_project(s, user_id, "Platform")
+        projects.create_project(s, user_id, "Platform")
         card_id = board.create_card(s, user_id, "Plan the offsite").id
     goto(page, app_server, "/board", "Board")
     page.locator(".tk-card", has_text="Plan the offsite").click()
@@ -97,7 +97,7 @@ def test_card_details_open_on_click_and_save_every_field(ctx, user_id, app_serve
     dialog.get_by_role("button", name="Save").click()
     page.locator(".tk-card", has_text="Plan the <b>offsite</b>").locator(".tk-project", has_text="Platform").wait_for()
     with ctx.session() as s:
-        view = board.card_view(s, user_id, card_id)
+        view = board_view.card_view(s, user_id, card_id)
     assert (view.title, view.note, view.project) == ("Plan the <b>offsite</b>", "book the room", "Platform")
     page.locator(".tk-card", has_text="offsite").click()
     page.get_by_role("dialog").wait_for()

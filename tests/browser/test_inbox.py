@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import AppServer, settle
 from tests.browser.test_dashboard import goto
-from trackli import connections, queue, sync
+from trackli import board_view, connections, queue, sync
 from trackli.simulator import ME, ME_API_TOKEN
 
 
@@ -92,7 +92,7 @@ def test_a_card_dropped_low_in_an_empty_column_lands_there(ctx, user_id, app_ser
     drag(page, card, target["x"] + target["width"] / 2, target["y"] + min(target["height"] - 10, 320))
     lane(page, "done").locator(".tk-card:not(.saving)", has_text="Move me").wait_for()
     with ctx.session() as s:
-        assert [c.title for c in board.list_cards(s, user_id, status="done")] == ["Move me"]
+        assert [c.title for c in board_view.list_cards(s, user_id, status="done")] == ["Move me"]
 
 
 def test_an_inbox_task_is_approved_by_keys_and_its_menu_and_a_stale_one_comes_back_with_the_reason(ctx, user_id, sim,

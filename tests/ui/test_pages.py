@@ -15,7 +15,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import oauth_connect, point_at
-from trackli import board, completion, connections, queue, sync
+from trackli import board, board_view, completion, connections, projects, queue, sync
 from trackli.models import AtlassianConnection, Card, SyncRun
 from trackli.simulator import ME, ME_API_TOKEN
 
@@ -176,7 +176,7 @@ def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, sim_env, monke
 def test_grid_edits_are_saved_and_approve_selected_makes_cards(ctx, user_id, sim_env):
     synced(ctx, user_id, sim_env)
     with ctx.session() as s:
-        board.create_project(s, user_id, "Ops")
+        projects.create_project(s, user_id, "Ops")
     at = open_page("pending")
     ids = at.session_state["queue_ids"]
     at.session_state["queue"] = {"edited_rows": {0: {"title": "Edited in the grid", "due": "2027-01-31", "project": "Ops",
@@ -193,7 +193,7 @@ def test_grid_edits_are_saved_and_approve_selected_makes_cards(ctx, user_id, sim
     no_exceptions(at)
     assert "2 card(s) added to the board" in texts(at)
     with ctx.session() as s:
-        titles = {c.title for c in board.list_cards(s, user_id)}
+        titles = {c.title for c in board_view.list_cards(s, user_id)}
     assert "Edited in the grid" in titles
 
 
@@ -205,7 +205,7 @@ def test_a_new_user_gives_a_task_a_project_by_typing_its_name(ctx, user_id, sim_
     at.run()
     no_exceptions(at)
     with ctx.session() as s:
-        assert [p.name for p in board.list_projects(s, user_id)] == ["Brand new"]
+        assert [p.name for p in projects.list_projects(s, user_id)] == ["Brand new"]
         assert next(r for r in queue.list_pending(s, user_id) if r.id == ids[0]).project == "Brand new"
     assert "Brand new" in at.selectbox(key="default_project").options  # the bulk picker offers it too
 
@@ -242,7 +242,7 @@ def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
     button(at, "Undo").click().run()  # back exactly as they were, and the cards off the board
     assert "30 task(s) back as they were, 30 card(s) taken off the board" in shown(at.success[0])
     with ctx.session() as s:
-        assert queue.pending_count(s, user_id) == 30 and board.list_cards(s, user_id) == []
+        assert queue.pending_count(s, user_id) == 30 and board_view.list_cards(s, user_id) == []
 
 
 def test_bulk_actions_act_on_exactly_the_rows_shown(ctx, user_id, sim_env):
@@ -300,7 +300,7 @@ def test_board_hands_titles_to_the_component_as_data_and_moves_sync_completion(c
 
 def test_card_details_edit_every_field_and_archive_restore(ctx, user_id):
     with ctx.session() as s:
-        board.create_project(s, user_id, "Platform")
+        projects.create_project(s, user_id, "Platform")
         card_id = board.create_card(s, user_id, "Draft the plan").id
     at = open_card(open_page("board"), card_id)
     no_exceptions(at)
@@ -311,7 +311,7 @@ def test_card_details_edit_every_field_and_archive_restore(ctx, user_id):
     button(at, "Save").click().run()
     no_exceptions(at)
     with ctx.session() as s:
-        view = board.card_view(s, user_id, card_id)
+        view = board_view.card_view(s, user_id, card_id)
     assert (view.title, view.due_date, view.project, view.note) == ("Draft the *real* plan", dt.date(2026, 12, 24),
                                                                     "Platform", "ask <b>Ana</b>")
     assert "open_card" not in at.session_state and "Card saved" in shown(at.success[0])
@@ -326,7 +326,7 @@ def test_card_details_edit_every_field_and_archive_restore(ctx, user_id):
     button(at, "Delete").click().run()
     no_exceptions(at)
     with ctx.session() as s:
-        assert board.list_cards(s, user_id) == []
+        assert board_view.list_cards(s, user_id) == []
 
 
 def test_card_details_unlink_send_back_and_gone_upstream(ctx, user_id, sim_env):
@@ -352,7 +352,7 @@ def test_card_details_unlink_send_back_and_gone_upstream(ctx, user_id, sim_env):
     button(at, "Keep as a local card").click().run()
     no_exceptions(at)
     with ctx.session() as s:
-        assert board.card_view(s, user_id, c.id).source == "manual"
+        assert board_view.card_view(s, user_id, c.id).source == "manual"
 
 
 def test_board_add_card_and_project_filter(ctx, user_id):
@@ -362,7 +362,7 @@ def test_board_add_card_and_project_filter(ctx, user_id):
     button(at, "Add card").click().run()
     no_exceptions(at)
     with ctx.session() as s:
-        [card] = board.list_cards(s, user_id)
+        [card] = board_view.list_cards(s, user_id)
     assert (card.title, card.project) == ("Write the launch post", "Marketing")
     at.selectbox(key="board_project").select("Marketing").run()
     assert [c["title"] for c in drawn_cards(at).values()] == ["Write the launch post"]
@@ -699,16 +699,16 @@ def test_projects_are_created_renamed_recoloured_and_archived_on_the_board(ctx, 
     button(at, "Create project").click().run()
     no_exceptions(at)
     with ctx.session() as s:
-        [platform] = board.list_projects(s, user_id)
+        [platform] = projects.list_projects(s, user_id)
     assert platform.name == "Platform"
     at.session_state["projects_editor"] = {"edited_rows": {0: {"name": "Core platform", "colour": "#112233",
                                                               "archived": True}}, "added_rows": [], "deleted_rows": []}
     at.run()
     no_exceptions(at)
     with ctx.session() as s:
-        [p] = board.list_projects(s, user_id, include_archived=True)
+        [p] = projects.list_projects(s, user_id, include_archived=True)
         assert (p.name, p.colour, p.archived) == ("Core platform", "#112233", True)
-        assert board.list_projects(s, user_id) == []  # archived: out of the pickers and the filter
+        assert projects.list_projects(s, user_id) == []  # archived: out of the pickers and the filter
     assert at.selectbox(key="board_project").options == ["All projects"]
 
 
@@ -727,4 +727,4 @@ def test_pending_shows_a_page_of_rows_and_acts_on_the_page_shown(ctx, user_id, s
     no_exceptions(at)
     button(at, "Yes, approve 50").click().run()
     with ctx.session() as s:
-        assert queue.count_pending(s, user_id) == 200 and len(board.list_cards(s, user_id)) == 50
+        assert queue.count_pending(s, user_id) == 200 and len(board_view.list_cards(s, user_id)) == 50

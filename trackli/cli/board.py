@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trackli import board, completion
+from trackli import board, board_view, completion, projects
 from trackli.cli.base import EXIT_OK, EXIT_REMOTE, Output, Verbs, acting_user, record_id, table
 from trackli.context import Context
 
 
 def register(verbs: Verbs) -> None:
-    projects = verbs.add("projects", "your projects", cmd_projects)
-    projects_sub = projects.add_subparsers(dest="projects_command", metavar="ACTION", required=True)
+    group = verbs.add("projects", "your projects", cmd_projects)
+    projects_sub = group.add_subparsers(dest="projects_command", metavar="ACTION", required=True)
     add = projects_sub.add_parser("add", help="add a project", parents=[verbs.common])
     add.add_argument("name")
     add.add_argument("--colour", default="#4C6EF5")
@@ -39,11 +39,11 @@ def cmd_projects(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
     with ctx.session() as session:
         if args.projects_command == "add":
-            p = board.create_project(session, user_id, args.name, args.colour)
+            p = projects.create_project(session, user_id, args.name, args.colour)
             out.emit({"id": p.id, "name": p.name, "colour": p.colour}, f"added project {p.name!r} (id {p.id})")
         else:
             rows = [{"id": p.id, "name": p.name, "colour": p.colour, "archived": p.archived}
-                    for p in board.list_projects(session, user_id, include_archived=True)]
+                    for p in projects.list_projects(session, user_id, include_archived=True)]
             out.emit(rows, lambda r: table(r, ["id", "name", "colour", "archived"]))
     return EXIT_OK
 
@@ -51,8 +51,8 @@ def cmd_projects(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def cmd_tasks(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
     with ctx.session() as session:
-        project_id = board.resolve_project(session, user_id, args.project)
-        rows = [c.as_dict() for c in board.list_cards(session, user_id, project_id=project_id, status=args.status)]
+        project_id = projects.resolve_project(session, user_id, args.project)
+        rows = [c.as_dict() for c in board_view.list_cards(session, user_id, project_id=project_id, status=args.status)]
     out.emit(rows, lambda r: table(r, ["id", "status", "title", "project", "due_date", "source", "sync_state"]))
     return EXIT_OK
 
@@ -60,10 +60,10 @@ def cmd_tasks(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def cmd_add(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
     with ctx.session() as session:
-        project_id = board.resolve_project(session, user_id, args.project)
+        project_id = projects.resolve_project(session, user_id, args.project)
         card = board.create_card(session, user_id, args.title, project_id=project_id, status=args.status, due_date=args.due)
         card_id = card.id
-        data = next(c.as_dict() for c in board.list_cards(session, user_id) if c.id == card_id)
+        data = next(c.as_dict() for c in board_view.list_cards(session, user_id) if c.id == card_id)
     out.emit(data, f"added card {card_id}")
     return EXIT_OK
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from trackli import board, queue, snooze
+from trackli import board_view, queue, snooze
 from trackli.cli.base import EXIT_OK, Handler, Output, Verbs, acting_user, record_id, table
 from trackli.context import Context
 from trackli.errors import UserError
@@ -70,7 +70,7 @@ def cmd_approve(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         cards = queue.approve(session, user_id, args.pending_ids, all_pending=args.all, project=args.project)
         ids = {c.id for c in cards}
     with ctx.session() as session:
-        rows = [c.as_dict() for c in board.list_cards(session, user_id) if c.id in ids]
+        rows = [c.as_dict() for c in board_view.list_cards(session, user_id) if c.id in ids]
     out.emit(rows, f"{len(rows)} card(s) on the board")
     return EXIT_OK
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from trackli import board, queue, snooze, users
+from trackli import fields, projects, queue, snooze, users
 from trackli.errors import TrackliError
 from trackli.queue import PendingView
 from trackli.ui import widgets
@@ -82,7 +82,7 @@ def handle(pc: PageContext, event: dict[str, Any]) -> None:
         return
     try:
         if action == "approve":
-            to = board.check_status(str(event.get("to") or "todo"))
+            to = fields.check_status(str(event.get("to") or "todo"))
             before = None if event.get("before") is None else widgets.form_id(event.get("before"))
             _, was = pc.run(queue.approve_into, task_id, to, before=before)
             _offer_undo([was], to)
@@ -127,11 +127,11 @@ def edit_dialog(pc: PageContext, task_id: int) -> None:
     """Title, due date and project of a waiting task (saved as the person's edits: a sync never overwrites them)."""
     with pc.ctx.session() as session:
         found = queue.pending_view(session, pc.user_id, task_id)
-        projects = board.list_projects(session, pc.user_id)
+        mine = projects.list_projects(session, pc.user_id)
     if found is None or found.state != "pending":
         st.info("This task is no longer waiting (approved, dismissed or snoozed in another tab?).")
         return
-    names = [p.name for p in projects]
+    names = [p.name for p in mine]
     with st.form(f"edit_task_{task_id}"):
         title = st.text_input("Title", found.title, max_chars=MAX_TITLE)
         c1, c2 = st.columns(2)

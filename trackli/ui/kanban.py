@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from trackli.board import Board, CardView
+from trackli.board_view import Board, CardView
 from trackli.models import CARD_STATUSES
 from trackli.ui.widgets import STATUS_LABELS, SYNC_LABELS
 
