@@ -28,6 +28,7 @@ from trackli import connections, db, queue, sync, users  # noqa: E402
 from trackli.atlassian.client import ConfluenceClient, StaticCredentials  # noqa: E402
 from trackli.config import load_settings  # noqa: E402
 from trackli.plan import upstream_fields  # noqa: E402
+from trackli.sync.apply import apply  # noqa: E402
 from tests.helpers import all_tasks, enrich  # noqa: E402
 from trackli.context import Context  # noqa: E402
 from trackli.simulator import ME, ME_API_TOKEN  # noqa: E402
@@ -262,7 +263,7 @@ def bench_upsert(rows: list[Row], url: str, n=5000) -> None:
         result = sync.SyncResult(conn_id, "ok")
         fetched = {t.id: upstream_fields(t, found, conn.site_url) for t in tasks}
         started = time.perf_counter()
-        sync._apply(ctx, conn, fetched, set(), result)
+        apply(ctx, conn, fetched, set(), result)
         batched = time.perf_counter() - started
         with ctx.session() as session:
             session.query(PendingTask).delete()

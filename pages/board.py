@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from trackli import board, board_view, changes, completion, projects, queue, snooze
+from trackli import background, board, board_view, changes, completion, projects, queue, snooze
 from trackli.errors import TrackliError
 from trackli.models import CARD_STATUSES
 from trackli.text import MAX_TITLE
@@ -25,7 +25,7 @@ triage.sync_now(pc)
 
 def send_completions() -> None:
     """Completion sync starts right away, off the page's thread: the move never waits for Confluence."""
-    completion.background.send_soon(ctx, uid)
+    background.sends.send_soon(ctx, uid)
 
 
 def on_move(event: dict) -> None:

@@ -54,7 +54,7 @@ def graph() -> dict[str, set[str]]:
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ui", ("trackli.ui",)),
     ("cli", ("trackli.cli", "trackli.__main__")),
-    ("scheduling", ("trackli.worker", "trackli.scheduler", "trackli.embedded", "trackli.diagnostics")),
+    ("scheduling", ("trackli.worker", "trackli.scheduler", "trackli.embedded", "trackli.background", "trackli.diagnostics")),
     ("domain", ("trackli.sync", "trackli.completion", "trackli.rules", "trackli.snooze", "trackli.queue",
                 "trackli.board", "trackli.board_view", "trackli.projects", "trackli.positions")),
     ("connections", ("trackli.connections",)),

@@ -156,7 +156,9 @@ def test_an_unexpected_error_is_recorded_as_a_failed_run_not_ok(sim_ctx, user_id
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sync, "_apply", broken)
+    from trackli.sync import engine
+
+    monkeypatch.setattr(engine, "apply", broken)
     result = sync.sync_connection(sim_ctx, token_connection)  # recorded, not raised: other connections go on
     assert result.outcome == "failed" and "unexpected error stopped this sync (RuntimeError)" in result.error
     with sim_ctx.session() as s:

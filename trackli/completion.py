@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -186,35 +184,3 @@ def resolve_conflict(session: Session, user_id: int, card_id: int, keep: Literal
         raise ValidationError("keep must be 'here' or 'confluence'")
     audit.record(session, user_id, "board.conflict_resolved", {"card_id": card_id, "kept": keep}, provider="trackli")
     return card
-
-
-class BackgroundSender:
-    """One thread per process that drains a person's outbox when asked (the dashboard's moves).
-
-    The page never waits for Confluence; asks for a person whose drain is already queued
-    coalesce into it, so a burst of moves costs one drain and never a thread each.
-    """
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="completions")
-        self._queued: set[tuple[int, int]] = set()
-        self._lock = threading.Lock()
-
-    def send_soon(self, ctx: Context, user_id: int) -> None:
-        key = (id(ctx), user_id)
-        with self._lock:
-            if key in self._queued:
-                return
-            self._queued.add(key)
-        self._pool.submit(self._drain, ctx, user_id, key)
-
-    def _drain(self, ctx: Context, user_id: int, key: tuple[int, int]) -> None:
-        with self._lock:
-            self._queued.discard(key)  # a move from now on asks for another drain
-        try:
-            drain(ctx, user_id=user_id)
-        except Exception:  # the entries stay in the outbox for the worker; nothing is lost
-            log.exception("sending completions for user %s failed", user_id)
-
-
-background = BackgroundSender()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import oauth_connect, point_at
-from trackli import board, board_view, completion, connections, projects, queue, sync
+from trackli import background, board, board_view, completion, connections, projects, queue, sync
 from trackli.models import AtlassianConnection, Card, SyncRun
 from trackli.simulator import ME, ME_API_TOKEN
 
@@ -125,7 +125,7 @@ def open_card(at, card_id: int) -> AppTest:
 
 def finish_sync(ctx, user_id, at):
     """Sync now runs off the page's thread: wait for it, then let the page report it."""
-    wait_for(lambda: sync.background.current(ctx, user_id).done.is_set())
+    wait_for(lambda: background.syncs.current(ctx, user_id).done.is_set())
     return at.run()
 
 
@@ -146,7 +146,7 @@ def test_sync_now_runs_off_the_page_so_the_page_stays_usable_while_atlassian_is_
     sim_env.state.knobs.latency_ms = 400
     at = open_page("pending")
     button(at, "Sync now").click().run()
-    assert sync.background.current(ctx, user_id).done.is_set() is False  # the run returned while it syncs
+    assert background.syncs.current(ctx, user_id).done.is_set() is False  # the run returned while it syncs
     assert any("Syncing with Confluence" in shown(i) for i in at.info)
     assert button(at, "Dismiss selected")  # the queue is still there to work with
     assert len(at.data_editor[0].value) == 30
@@ -163,7 +163,7 @@ def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, sim_env, monke
     sim_env.state.knobs.latency_ms = 300  # long enough to press again while it runs
     at = open_page("pending")
     button(at, "Sync now").click().run()
-    assert not sync.background.current(ctx, user_id).done.is_set()
+    assert not background.syncs.current(ctx, user_id).done.is_set()
     button(at, "Sync now").click().run()  # while it runs: the same sync, not a second one
     finish_sync(ctx, user_id, at)
     assert "Sync finished: 30 new" in shown(at.success[0])

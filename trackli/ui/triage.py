@@ -13,7 +13,7 @@ import streamlit as st
 
 import datetime as dt
 
-from trackli import queue, snooze, sync
+from trackli import background, queue, snooze, sync
 from trackli.ui import widgets
 from trackli.ui.setup import PageContext
 
@@ -27,7 +27,7 @@ EDITABLE = {"title": "title", "due": "due_date", "project": "project"}  # grid c
 def sync_now(pc: PageContext) -> None:
     """The Sync now button: the sync runs off the page's thread; this tab shows its progress, then its result."""
     if st.button("Sync now", type="primary", icon=":material/sync:"):
-        ok, started = widgets.act(lambda: sync.background.start(pc.ctx, pc.user_id), later=True, failure="warning")
+        ok, started = widgets.act(lambda: background.syncs.start(pc.ctx, pc.user_id), later=True, failure="warning")
         if ok:
             st.session_state["sync_job"] = started  # this tab reports the sync it started
         st.rerun()
