@@ -98,17 +98,9 @@ elif does == "Snooze":
 name = st.text_input("Name (optional)", key="new_name", placeholder="its conditions, in words")
 
 
-def draft_preview(session, user_id):
-    """What the rule would do now, computed inside a transaction that is then rolled back."""
-    rule = rules.add_rule(session, user_id, name=name or None, **fields)
-    entries = rules.preview(session, user_id, rule.id)
-    session.rollback()
-    return entries
-
-
 p1, p2 = st.columns(2)
 if p1.button("Preview", key="new_preview", icon=":material/visibility:"):
-    ok, entries = widgets.act(lambda: pc.run(draft_preview))
+    ok, entries = widgets.act(lambda: pc.run(rules.preview_draft, name=name or None, **fields))
     if ok and entries is not None:
         show_preview(entries)
 if p2.button("Save rule", key="new_save", type="primary", icon=":material/save:"):

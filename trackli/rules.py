@@ -14,7 +14,6 @@ routed by a rule that names a space or a page title: such a rule does nothing to
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -27,24 +26,11 @@ from trackli import audit, changes, projects, queue, snooze
 from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
 from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, RuleAction, utcnow
-from trackli.plan import PAGE_UNAVAILABLE
+from trackli.matching import MAX_WORDS, Candidate, Routed, Verdict, check, route, words_of
 
 HIDDEN = "nothing: this task's space or page is no longer visible to you in Confluence"
 COLUMN_NAMES = {"backlog": "Backlog", "todo": "To do", "in_progress": "In progress", "done": "Done"}
 MAX_RULES = 200
-
-
-class Candidate(NamedTuple):
-    """What a rule looks at in a queue row."""
-
-    id: int
-    confluence_task_id: str
-    task_title: str
-    due_date: dt.date | None
-    confluence_space_key: str | None
-    confluence_space_id: str | None
-    confluence_page_title: str | None
-    confluence_created_by: str | None
 
 
 CANDIDATE_COLUMNS = (PendingTask.id, PendingTask.confluence_task_id, PendingTask.task_title, PendingTask.due_date,
@@ -73,8 +59,10 @@ def _days(value: Any, what: str) -> int | None:
 
 def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space: Any = ..., title_has: Any = ...,
           page_has: Any = ..., created_by: Any = ..., has_due: Any = ..., due_within: Any = ...,
-          project: Any = ..., approve_to: Any = ..., dismiss: Any = ..., snooze_days: Any = ...) -> None:
-    """Fill `rule` from the given fields (`...`: leave as it is), checked."""
+          project: Any = ..., approve_to: Any = ..., dismiss: Any = ..., snooze_days: Any = ...,
+          new_projects: list[str] | None = None) -> None:
+    """Fill `rule` from the given fields (`...`: leave as it is), checked. A project named that the person
+    does not have is made — or, with `new_projects` (a draft), only named there."""
     if space is not ...:
         rule.space_key = _text(space, 255, "the space key")
     if title_has is not ...:
@@ -109,7 +97,13 @@ def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space:
         if action in ("project", "approve"):
             if project in (..., None, "") and action == "project":
                 raise ValidationError("say what the rule does: set a project (and maybe approve), dismiss or snooze")
-            rule.project_id = projects.resolve_project(session, user_id, None if project is ... else project, create=True)
+            wanted = None if project is ... else project
+            try:
+                rule.project_id = projects.resolve_project(session, user_id, wanted, create=new_projects is None)
+            except NotFound:  # a draft's new project: named, not made
+                assert new_projects is not None
+                rule.project_id = None
+                new_projects.append(str(wanted).strip())
         else:
             rule.project_id = None
         if action == "approve":
@@ -241,14 +235,6 @@ def as_dict(session: Session, rule: Rule) -> dict[str, Any]:
 
 # ---- matching ---------------------------------------------------------------------------------
 
-Verdict = Literal["match", "hidden"] | None
-
-
-def check(rule: Rule, task: Candidate, today: dt.date) -> Verdict:
-    """Does `rule` route `task`? "hidden": it would, but the task's space or page is not visible."""
-    return _verdict(_Test.of(rule, today), _seen(task))
-
-
 def waiting(session: Session, user_id: int) -> list[Candidate]:
     """Pending tasks no one has touched: not edited, no project, not routed, not back from a snooze."""
     rows = session.execute(select(*CANDIDATE_COLUMNS, PendingTask.edited_fields).where(
@@ -257,158 +243,25 @@ def waiting(session: Session, user_id: int) -> list[Candidate]:
     return [Candidate(*r[:-1]) for r in rows if not r[-1]]
 
 
-@dataclass
-class Routed:
-    """What rules did (or, in a preview, would do) to a set of tasks."""
-
-    by_rule: dict[int, list[Candidate]] = field(default_factory=dict)
-    hidden: dict[int, list[Candidate]] = field(default_factory=dict)
-
-    def count(self) -> int:
-        return sum(len(v) for v in self.by_rule.values())
-
-
-WORD = re.compile(r"\w+")
-MAX_WORDS = 10  # words in one rule's "title contains": a rule's cost per task stays small
-TICK_EVERY = 256  # checks between heartbeats (and deadline checks) while routing
-
-
-def words_of(text: str | None) -> list[str]:
-    """The words of a text, lowered: a rule's "title contains the words" asks that each of its words
-    begins a word of the title ("review" finds "Review" and "reviews", not "preview")."""
-    return WORD.findall((text or "").casefold())
-
-
-class _Seen(NamedTuple):
-    """A task's fields as rules compare them, lowered once."""
-
-    task: Candidate
-    title: tuple[str, ...]  # the title's words, lowered, sorted: a word is found by bisection
-    page: str
-    space: str
-    space_hidden: bool
-    page_hidden: bool
-
-
-def _seen(task: Candidate) -> _Seen:
-    return _Seen(task, tuple(sorted(set(words_of(task.task_title)))), (task.confluence_page_title or "").casefold(),
-                 (task.confluence_space_key or "").casefold(),
-                 task.confluence_space_id is not None and not task.confluence_space_key,
-                 task.confluence_page_title in (None, PAGE_UNAVAILABLE))
-
-
-class _Test(NamedTuple):
-    """A rule's conditions as plain values, read from the rule once (not per task)."""
-
-    words: list[str]
-    page_has: str
-    space: str
-    created_by: str | None
-    has_due: bool | None
-    latest: dt.date | None
-
-    @classmethod
-    def of(cls, rule: Rule, today: dt.date) -> "_Test":
-        latest = today + dt.timedelta(days=rule.due_within_days) if rule.due_within_days is not None else None
-        return cls(words_of(rule.title_has), (rule.page_has or "").casefold(), (rule.space_key or "").casefold(),
-                   rule.created_by or None, rule.has_due, latest)
-
-
-def _begins_a_word(sorted_words: tuple[str, ...], prefix: str) -> bool:
-    """Does `prefix` begin one of the (sorted) words? The first word not below it is the only candidate."""
-    at = bisect.bisect_left(sorted_words, prefix)
-    return at < len(sorted_words) and sorted_words[at].startswith(prefix)
-
-
-def _verdict(test: _Test, seen: _Seen) -> Verdict:
-    """`check`, on fields lowered once: the sync runs every rule over every new task."""
-    task = seen.task
-    if test.words and not all(_begins_a_word(seen.title, word) for word in test.words):
-        return None
-    if test.created_by and task.confluence_created_by != test.created_by:
-        return None
-    if test.has_due is not None and (task.due_date is not None) != test.has_due:
-        return None
-    if test.latest is not None and (task.due_date is None or task.due_date > test.latest):
-        return None
-    if test.space and not seen.space_hidden and seen.space != test.space:
-        return None  # a visible space that is not the rule's: no match, whatever the page
-    if test.page_has and not seen.page_hidden and test.page_has not in seen.page:
-        return None
-    if (test.space and seen.space_hidden) or (test.page_has and seen.page_hidden):
-        return "hidden"  # it would route the task, but cannot see where the task is
-    return "match"
-
-
-def route(rules: list[Rule], tasks: Iterable[Candidate], today: dt.date, tick: Callable[[], None] | None = None) -> Routed:
-    """The first enabled matching rule for each task (a hidden match stops there too: it does nothing).
-
-    Rule by rule, in order, over the tasks no earlier rule took. A rule looks only at the tasks an
-    index built once offers it: those of its space, of its creator, on the pages whose title holds its
-    text, or with a title word that begins with its first word (found by bisecting the sorted words).
-    `tick` is called every few hundred checks (a sync's heartbeat and deadline: routing never holds a
-    lease past its time)."""
-    out = Routed()
-    tests = [(rule.id, _Test.of(rule, today)) for rule in rules if rule.enabled]
-    left: dict[int, _Seen] = {t.id: _seen(t) for t in tasks}
-    by_space: dict[str, list[int]] = {}
-    by_creator: dict[str | None, list[int]] = {}
-    by_page: dict[str, list[int]] = {}
-    by_word: dict[str, list[int]] = {}
-    need_pages = any(t.page_has and not (t.space or t.created_by) for _, t in tests)
-    need_words = any(t.words and not (t.space or t.created_by or t.page_has) for _, t in tests)
-    for task_id, seen in left.items():
-        by_space.setdefault(seen.space, []).append(task_id)
-        by_creator.setdefault(seen.task.confluence_created_by, []).append(task_id)
-        if need_pages:
-            by_page.setdefault(seen.page, []).append(task_id)
-        if need_words:
-            for word in seen.title:
-                by_word.setdefault(word, []).append(task_id)
-    vocabulary = sorted(by_word)
-    checks = 0
-    hidden_space = [i for i, seen in left.items() if seen.space_hidden]
-    hidden_page = [i for i, seen in left.items() if seen.page_hidden]
-    for rule_id, test in tests:
-        if not left:
-            break
-        if test.space:
-            ids: Iterable[int] = sorted(by_space.get(test.space, []) + hidden_space)
-        elif test.created_by:
-            ids = by_creator.get(test.created_by, [])
-        elif test.page_has:  # a page title is compared once, not once per task on the page
-            ids = sorted([i for page, on_page in by_page.items() if test.page_has in page for i in on_page] + hidden_page)
-        elif test.words:
-            first, found = test.words[0], set()
-            for at in range(bisect.bisect_left(vocabulary, first), len(vocabulary)):
-                if not vocabulary[at].startswith(first):
-                    break
-                found.update(by_word[vocabulary[at]])
-            ids = sorted(found)
-        else:
-            ids = list(left)
-        for task_id in ids:
-            candidate = left.get(task_id)
-            if candidate is None:
-                continue
-            checks += 1
-            if tick is not None and checks % TICK_EVERY == 0:
-                tick()
-            verdict = _verdict(test, candidate)
-            if verdict:
-                (out.by_rule if verdict == "match" else out.hidden).setdefault(rule_id, []).append(candidate.task)
-                del left[task_id]
-    for found_tasks in (*out.by_rule.values(), *out.hidden.values()):
-        found_tasks.sort(key=lambda t: t.id)
-    return out
-
-
 def preview(session: Session, user_id: int, rule_id: int, today: dt.date | None = None) -> list[dict[str, Any]]:
     """What `apply(rule_id)` would do to the tasks waiting now: one entry per task it routes (or says it
     cannot), as {pending_id, confluence_task_id, title, action}."""
     rule = get_rule(session, user_id, rule_id)
+    return _preview(session, user_id, rule, describe_action(rule, _project_name(session, rule)), today)
+
+
+def preview_draft(session: Session, user_id: int, today: dt.date | None = None, **fields: Any) -> list[dict[str, Any]]:
+    """What a rule not saved yet would do to the tasks waiting now, checked as `add_rule` checks it;
+    nothing is written (a project it names that does not exist yet is not made)."""
+    rule = Rule(owner_id=user_id, position=0, enabled=True, name="")
+    fields.setdefault("name", None)
+    named: list[str] = []
+    _spec(session, user_id, rule, new_projects=named, **fields)
+    return _preview(session, user_id, rule, describe_action(rule, named[0] if named else _project_name(session, rule)), today)
+
+
+def _preview(session: Session, user_id: int, rule: Rule, action: str, today: dt.date | None) -> list[dict[str, Any]]:
     today = today or snooze.today_for(session, user_id)
-    action = describe_action(rule, _project_name(session, rule))
     out = []
     for task in waiting(session, user_id):
         verdict = check(rule, task, today)
