@@ -28,7 +28,7 @@ def test_a_task_deleted_or_reassigned_upstream_marks_its_card_gone_and_back_if_r
     # A move of a gone card stays local: there is nothing upstream to tell.
     with sim_ctx.session() as s:
         board.move_card(s, user_id, deleted, "done")
-        assert s.scalar(select(OutboxEntry.id).where(OutboxEntry.task_id == deleted)) is None
+        assert s.scalar(select(OutboxEntry.id).where(OutboxEntry.card_id == deleted)) is None
     with pytest.raises(ValidationError, match="gone from Confluence"):
         with sim_ctx.session() as s:
             completion.retry_card(s, user_id, deleted)

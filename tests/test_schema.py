@@ -163,5 +163,5 @@ def test_duplicate_connections_are_merged_without_losing_an_edit_a_card_or_an_un
         cards = {r.id: (r.connection_id, r.confluence_task_id, r.source) for r in c.execute(text(
             "SELECT id, connection_id, confluence_task_id, source FROM tasks"))}
         assert cards == {10: (1, "100", "confluence"), 20: (None, None, "manual"), 21: (1, "300", "confluence")}
-        [(task_id, state, conn_id)] = c.execute(text("SELECT task_id, state, connection_id FROM completion_outbox")).all()
-        assert (task_id, state, conn_id) == (21, "pending", 1)
+        [(card_id, state, conn_id)] = c.execute(text("SELECT card_id, state, connection_id FROM completion_outbox")).all()
+        assert (card_id, state, conn_id) == (21, "pending", 1)

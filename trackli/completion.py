@@ -58,7 +58,7 @@ def drain(
             with ctx.session() as session:
                 entry = session.get_one(OutboxEntry, entry_id)
                 conn = session.get(AtlassianConnection, entry.connection_id) if entry.connection_id else None
-                entry_card_id, desired, remote_id = entry.task_id, entry.desired_status, entry.confluence_task_id
+                entry_card_id, desired, remote_id = entry.card_id, entry.desired_status, entry.confluence_task_id
             error = _send(ctx, conn, remote_id, desired, clients, result, http=http, retry=retry)
             _settle(ctx, entry_id, entry_card_id, desired, error, result)
     finally:
@@ -111,7 +111,7 @@ def _settle(ctx: Context, entry_id: int, card_id: int, desired: RemoteStatus, er
         card = session.get(Card, card_id)
         if card is not None and card.source != "confluence":  # unlinked meanwhile: the card is local now
             card = None
-        newer = session.scalar(select(OutboxEntry.id).where(OutboxEntry.task_id == card_id, OutboxEntry.state == "pending"))
+        newer = session.scalar(select(OutboxEntry.id).where(OutboxEntry.card_id == card_id, OutboxEntry.state == "pending"))
         event = "confluence.task_completed" if desired == "complete" else "confluence.task_reopened"
         details = {"card_id": card_id, "confluence_task_id": entry.confluence_task_id, "status": desired,
                    "attempts": entry.attempts + 1}

@@ -114,7 +114,7 @@ def diagnose(ctx: Context, user_id: int, connection_id: int, *, live: bool = Fal
                "gone": r.gone_count, "requests": r.requests, "points": r.points, "duration_s": r.duration_s,
                "error": r.error} for r in runs],
         outbox={"waiting": len(entries) - len(failed), "failed": len(failed),
-                "failures": [{"card_id": e.task_id, "status": e.desired_status, "error": e.last_error} for e in failed]},
+                "failures": [{"card_id": e.card_id, "status": e.desired_status, "error": e.last_error} for e in failed]},
         rate_limit=rate_limit,
     )
 

@@ -340,7 +340,8 @@ class PendingTask(Base):
     edited_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
     remote_status: Mapped[RemoteStatus | None] = mapped_column(String(20))
     remote_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    trackli_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    # The card approving this task made; the column keeps the seed's name (`trackli_task_id`).
+    card_id: Mapped[int | None] = mapped_column("trackli_task_id", ForeignKey("tasks.id", ondelete="SET NULL"))
     snoozed_until: Mapped[dt.date | None] = mapped_column(Date)  # status snoozed: back on this day (person's zone)
     returned_from_snooze_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
@@ -416,7 +417,7 @@ class OutboxEntry(Base):
         # At most one unsent entry per card: a newer desire updates it instead of queueing another.
         Index(
             "uq_completion_outbox_one_pending_per_card",
-            "task_id",
+            "card_id",
             unique=True,
             sqlite_where=text("state = 'pending'"),
             postgresql_where=text("state = 'pending'"),
@@ -424,7 +425,7 @@ class OutboxEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"))
     confluence_task_id: Mapped[str] = mapped_column(String(64))

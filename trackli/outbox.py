@@ -27,12 +27,12 @@ UNSENT: tuple[OutboxState, ...] = ("pending", "sending")
 def enqueue(session: Session, card: Card, desired: RemoteStatus) -> OutboxEntry | None:
     now = utcnow()
     entry = session.scalar(
-        select(OutboxEntry).where(OutboxEntry.task_id == card.id, OutboxEntry.state == "pending").with_for_update()
+        select(OutboxEntry).where(OutboxEntry.card_id == card.id, OutboxEntry.state == "pending").with_for_update()
     )
     # Anything already sent or being sent that leaves Confluence in `desired`?
     in_flight = session.scalar(
         select(OutboxEntry.desired_status)
-        .where(OutboxEntry.task_id == card.id, OutboxEntry.state == "sending")
+        .where(OutboxEntry.card_id == card.id, OutboxEntry.state == "sending")
         .order_by(OutboxEntry.id.desc())
         .limit(1)
     )
@@ -46,7 +46,7 @@ def enqueue(session: Session, card: Card, desired: RemoteStatus) -> OutboxEntry 
         return None
     if entry is None:
         entry = OutboxEntry(
-            task_id=card.id,
+            card_id=card.id,
             user_id=card.owner_id,
             connection_id=card.connection_id,
             confluence_task_id=card.confluence_task_id,
@@ -66,7 +66,7 @@ def enqueue(session: Session, card: Card, desired: RemoteStatus) -> OutboxEntry 
 
 def drop_unsent(session: Session, card_id: int) -> int:
     """Forget a card's completions not yet sent (the card no longer speaks for a Confluence task)."""
-    result = session.execute(delete(OutboxEntry).where(OutboxEntry.task_id == card_id,
+    result = session.execute(delete(OutboxEntry).where(OutboxEntry.card_id == card_id,
                                                        OutboxEntry.state.in_(("pending", "failed"))))
     return cast(CursorResult, result).rowcount or 0
 
@@ -84,7 +84,7 @@ def requeue_after_reconnect(session: Session, connection_id: int) -> int:
         OutboxEntry.connection_id == connection_id, OutboxEntry.state == "failed",
         OutboxEntry.failure_kind.in_(("reconnect", "scope", "key"))).order_by(OutboxEntry.id))
     for entry in failed:
-        card = session.get(Card, entry.task_id)
+        card = session.get(Card, entry.card_id)
         entry.state = "done"  # replaced by a fresh entry for the card's current state
         if card is None or card.sync_state != "failed":
             continue
@@ -95,7 +95,7 @@ def requeue_after_reconnect(session: Session, connection_id: int) -> int:
 
 
 def unsent_card_ids(session: Session, connection_id: int) -> set[int]:
-    return set(session.scalars(select(OutboxEntry.task_id).where(
+    return set(session.scalars(select(OutboxEntry.card_id).where(
         OutboxEntry.connection_id == connection_id, OutboxEntry.state.in_(UNSENT))))
 
 
@@ -113,7 +113,7 @@ def _release_stale(ctx: Context, now: dt.datetime) -> None:
         stale = select(OutboxEntry.id).where(OutboxEntry.state == "sending", OutboxEntry.lease_until < now)
         for entry_id in session.scalars(stale).all():
             newer = session.scalar(select(OutboxEntry.id).where(
-                OutboxEntry.state == "pending", OutboxEntry.task_id == select(OutboxEntry.task_id).where(
+                OutboxEntry.state == "pending", OutboxEntry.card_id == select(OutboxEntry.card_id).where(
                     OutboxEntry.id == entry_id).scalar_subquery()))
             session.execute(update(OutboxEntry).where(OutboxEntry.id == entry_id, OutboxEntry.state == "sending").values(
                 state="done" if newer else "pending", last_error="superseded" if newer else "resent after an interrupted send"))
@@ -129,7 +129,7 @@ def claim(ctx: Context, user_id: int | None, limit: int, card_id: int | None = N
         if user_id is not None:
             stmt = stmt.where(OutboxEntry.user_id == user_id)
         if card_id is not None:
-            stmt = stmt.where(OutboxEntry.task_id == card_id)
+            stmt = stmt.where(OutboxEntry.card_id == card_id)
         candidates = list(session.scalars(stmt.order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)))
         claimed = []
         for entry_id in candidates:

@@ -96,7 +96,7 @@ def list_pending(
         select(PendingTask.id, PendingTask.connection_id, PendingTask.confluence_task_id, PendingTask.task_title,
                PendingTask.due_date, PendingTask.confluence_page_title, PendingTask.confluence_space_key,
                PendingTask.confluence_space_name, PendingTask.confluence_url, PendingTask.status,
-               PendingTask.project_id, PendingTask.edited_fields, PendingTask.gone_reason, PendingTask.trackli_task_id,
+               PendingTask.project_id, PendingTask.edited_fields, PendingTask.gone_reason, PendingTask.card_id,
                Project.name, func.coalesce(AtlassianConnection.site_name, AtlassianConnection.site_url),
                PendingTask.rule_name, PendingTask.snoozed_until, PendingTask.returned_from_snooze_at)
         .outerjoin(Project, Project.id == PendingTask.project_id)
@@ -223,8 +223,8 @@ def approve_ids(
             session.expire(obj)
     card_ids: list[int] = []
     for batch in chunks(chosen, 1000):
-        card_ids.extend(session.scalars(select(PendingTask.trackli_task_id).where(
-            PendingTask.id.in_(batch), PendingTask.trackli_task_id.isnot(None)).order_by(PendingTask.id)))
+        card_ids.extend(session.scalars(select(PendingTask.card_id).where(
+            PendingTask.id.in_(batch), PendingTask.card_id.isnot(None)).order_by(PendingTask.id)))
     if column == "done" and made:  # approved as done: Confluence is told, as for a card moved there
         for batch in chunks(card_ids, 1000):
             for card in session.scalars(select(Card).where(Card.id.in_(batch), Card.confluence_task_id.isnot(None))):
@@ -265,7 +265,7 @@ def approve_into(session: Session, user_id: int, pending_id: int, column: str = 
 def _approve_batch(session: Session, user_id: int, batch: list[int], default_project: int | None,
                    now: dt.datetime, column: str = "todo") -> list[int]:
     """One INSERT … SELECT of the batch's new cards, one UPDATE of its rows; the pending ids approved."""
-    has_card = exists().where(Card.id == PendingTask.trackli_task_id)
+    has_card = exists().where(Card.id == PendingTask.card_id)
     todo = (PendingTask.id.in_(batch), PendingTask.user_id == user_id,
             or_(PendingTask.status == "pending", and_(PendingTask.status == "approved", ~has_card)))
     approved = list(session.scalars(select(PendingTask.id).where(*todo).order_by(PendingTask.id)))
@@ -292,7 +292,7 @@ def _approve_batch(session: Session, user_id: int, batch: list[int], default_pro
                                      Card.confluence_task_id == PendingTask.confluence_task_id)
                .order_by(Card.id.desc()).limit(1).scalar_subquery())
     session.execute(update(PendingTask).where(PendingTask.id.in_(approved))
-                    .values(status="approved", trackli_task_id=card_of, updated_at=now)
+                    .values(status="approved", card_id=card_of, updated_at=now)
                     .execution_options(synchronize_session=False))
     changes.touch(session, user_id, "queue", "board")
     return approved
@@ -303,7 +303,7 @@ def send_back(session: Session, user_id: int, card_id: int) -> PendingTask:
     with the card's title, due date and project kept as the person's edits."""
     positions.lock_board(session, user_id)
     card = board.get_card(session, user_id, card_id, for_update=True)
-    row = session.scalar(select(PendingTask).where(PendingTask.user_id == user_id, PendingTask.trackli_task_id == card.id)
+    row = session.scalar(select(PendingTask).where(PendingTask.user_id == user_id, PendingTask.card_id == card.id)
                          .with_for_update()) if card.source == "confluence" else None
     if row is None:
         raise ValidationError("only a card approved from the queue can be sent back to it")
@@ -320,7 +320,7 @@ def send_back(session: Session, user_id: int, card_id: int) -> PendingTask:
     if card.project_id is not None:
         row.project_id = card.project_id
         edits.add("project")
-    row.status, row.trackli_task_id, row.edited_fields, row.updated_at = "pending", None, sorted(edits), utcnow()
+    row.status, row.card_id, row.edited_fields, row.updated_at = "pending", None, sorted(edits), utcnow()
     audit.record(session, user_id, "board.card_sent_back", {"card_id": card.id, "pending_id": row.id}, provider="trackli")
     session.delete(card)
     session.flush()
@@ -368,7 +368,7 @@ class RowState:
 
 
 def snapshot(session: Session, user_id: int, ids: Iterable[int]) -> list[RowState]:
-    return [RowState(r.id, r.status, r.gone_reason, r.trackli_task_id, r.project_id, r.rule_id, r.rule_name,
+    return [RowState(r.id, r.status, r.gone_reason, r.card_id, r.project_id, r.rule_id, r.rule_name,
                      r.snoozed_until) for r in _owned(session, user_id, ids)]
 
 
@@ -397,7 +397,7 @@ def put_back(session: Session, user_id: int, states: Iterable[RowState], column:
     out = Undone()
     for state in states:
         row = rows[state.pending_id]
-        made = row.trackli_task_id if row.trackli_task_id != state.card_id else None
+        made = row.card_id if row.card_id != state.card_id else None
         if made is not None:
             card = session.get(Card, made)
             if card is not None and not _untouched(session, card, row, column):
@@ -406,7 +406,7 @@ def put_back(session: Session, user_id: int, states: Iterable[RowState], column:
             if card is not None:
                 session.delete(card)
                 out.cards_removed += 1
-        row.status, row.gone_reason, row.trackli_task_id = state.status, state.gone_reason, state.card_id
+        row.status, row.gone_reason, row.card_id = state.status, state.gone_reason, state.card_id
         row.project_id, row.rule_id, row.rule_name = state.project_id, state.rule_id, state.rule_name
         row.snoozed_until = state.snoozed_until
         row.updated_at = utcnow()
@@ -420,7 +420,7 @@ def put_back(session: Session, user_id: int, states: Iterable[RowState], column:
 
 def _untouched(session: Session, card: Card, row: PendingTask, column: str = "todo") -> bool:
     """Still the card approving `row` made: in its column, with the row's title, date and text, nothing sent."""
-    sent = session.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.task_id == card.id))
+    sent = session.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.card_id == card.id))
     return (card.status == column and not sent and card.title == row.task_title and card.due_date == row.due_date
             and card.description == (row.task_description or ""))
 

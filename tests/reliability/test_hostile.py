@@ -205,8 +205,8 @@ def test_one_poisoned_completion_never_stops_the_others_sends(ctx, user_id, othe
     assert result.sent == 3 and result.retrying == 1, result
     assert all(sim.state.tasks[r].status == "complete" for r in remote)
     with ctx.session() as s:
-        entry = s.scalar(select(OutboxEntry).where(OutboxEntry.task_id == bad_card))
+        entry = s.scalar(select(OutboxEntry).where(OutboxEntry.card_id == bad_card))
         assert (entry.state, entry.attempts) == ("pending", 1)  # settled, not left `sending` for ever
         assert "Traceback" not in (entry.last_error or "") and entry.last_error
         assert s.get(Card, bad_card).sync_error.startswith("Retrying")
-        assert s.scalar(select(OutboxEntry.state).where(OutboxEntry.task_id == good_cards[0])) == "done"
+        assert s.scalar(select(OutboxEntry.state).where(OutboxEntry.card_id == good_cards[0])) == "done"

@@ -29,7 +29,7 @@ def register(verbs: Verbs) -> None:
     new.add_argument("--due", default=None, metavar="YYYY-MM-DD")
 
     move = verbs.add("move", "move a card to another column", cmd_move)
-    move.add_argument("task_id", type=record_id)
+    move.add_argument("card_id", type=record_id, help="the card's id (trackli tasks lists them)")
     move.add_argument("status")
     move.add_argument("--position", type=int, default=None)
     move.add_argument("--now", action="store_true", help="send the completion to Confluence before returning")
@@ -71,7 +71,7 @@ def cmd_add(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def cmd_move(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
     with ctx.session() as session:
-        card = board.move_card(session, user_id, args.task_id, args.status, args.position)
+        card = board.move_card(session, user_id, args.card_id, args.status, args.position)
         card_id = card.id
         data: dict[str, Any] = {"id": card.id, "status": card.status, "position": card.position,
                                 "sync_state": card.sync_state}

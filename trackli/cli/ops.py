@@ -31,7 +31,7 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     user_id = acting_user(ctx, args)
     drained = completion.drain(ctx, user_id=user_id).as_dict() if args.drain else None
     with ctx.session() as session:
-        rows = [{"id": e.id, "card_id": e.task_id, "confluence_task_id": e.confluence_task_id,
+        rows = [{"id": e.id, "card_id": e.card_id, "confluence_task_id": e.confluence_task_id,
                  "desired_status": e.desired_status, "state": e.state, "attempts": e.attempts,
                  "next_attempt_at": e.next_attempt_at.isoformat(), "last_error": e.last_error}
                 for e in outbox.entries(session, user_id)]
