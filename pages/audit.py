@@ -19,7 +19,7 @@ f1, f2, f3 = st.columns([2, 1, 2])
 events = f1.multiselect("Events", known_events, key="audit_events", placeholder="All events",
                         format_func=widgets.event_label)
 outcome = f2.radio("Outcome", ["All", "Succeeded", "Failed"], horizontal=True, key="audit_outcome")
-today = dt.date.today()
+today = widgets.today()
 span = f3.date_input("Dates", value=(today - dt.timedelta(days=30), today), key="audit_dates")
 since = until = None
 if isinstance(span, (tuple, list)) and len(span) == 2:

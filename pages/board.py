@@ -258,7 +258,7 @@ def draw_board() -> None:
                                        key="board_density") or "Comfortable"
     where = board_view.CardFilter(project_id=by_name.get(project_filter), due=due_filter, sync=sync_filter, text=text_filter)
     shown = st.session_state.get("board_shown", {})
-    today = dt.date.today()
+    today = widgets.today()
     with ctx.session() as session:
         page = board_view.board_page(session, uid, where=where, limit=max([PAGE, *shown.values()]), today=today)
     for status in CARD_STATUSES:  # each column shows its own number of pages

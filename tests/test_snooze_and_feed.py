@@ -155,7 +155,7 @@ def test_the_feed_can_list_waiting_tasks_too(sim_ctx, user_id, token_connection)
 def test_a_browser_time_zone_that_is_a_folder_or_a_path_is_ignored(ctx, user_id):
     for bad in ("America", "Europe", "../../etc/passwd", "posix", "UTC/..", "\x00"):
         assert snooze.valid_zone(bad) is None, bad
-        assert snooze.zone(bad) == dt.timezone.utc
+        assert snooze.zone(bad).key == "UTC"
         with ctx.session() as s:
             snooze.remember_zone(s, user_id, bad)  # a page load with it: no error
     with ctx.session() as s:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trackli.board import get_card
+from trackli.clock import today_for, today_in
 from trackli.db import contains_words
 from trackli.errors import NotFound, ValidationError
 from trackli.fields import check_status
@@ -43,7 +44,7 @@ class CardView:
     returned_from_snooze: bool = False  # back from a snooze, until the person moves or edits it
 
     def overdue(self, today: dt.date | None = None) -> bool:
-        return bool(self.due_date and self.status != "done" and self.due_date < (today or dt.date.today()))
+        return bool(self.due_date and self.status != "done" and self.due_date < (today or today_in(None)))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -140,7 +141,7 @@ def list_cards(
 ) -> list[CardView]:
     """The person's cards on the board (or, with `where.archived`, in the archive), in column order."""
     f = where or CardFilter(project_id=project_id)
-    stmt = _filtered(_card_rows(), user_id, f, today or dt.date.today())
+    stmt = _filtered(_card_rows(), user_id, f, today or today_for(session, user_id))
     if status is not None:
         stmt = stmt.where(Card.status == check_status(status))
     stmt = stmt.order_by(Card.status, Card.position, Card.id)
@@ -171,7 +172,8 @@ def board(session: Session, user_id: int, *, project_id: int | None = None, wher
 def column_counts(session: Session, user_id: int, where: CardFilter = CardFilter(),
                   today: dt.date | None = None) -> dict[str, int]:
     """How many cards each column holds (under `where`), counted in SQL."""
-    counted = _filtered(select(Card.status, func.count()), user_id, where, today or dt.date.today()).group_by(Card.status)
+    counted = _filtered(select(Card.status, func.count()), user_id, where,
+                        today or today_for(session, user_id)).group_by(Card.status)
     counts: dict[str, int] = {status: 0 for status in CARD_STATUSES}
     for status, count in session.execute(counted):
         counts[status] = count
@@ -195,7 +197,7 @@ def board_page(session: Session, user_id: int, *, where: CardFilter = CardFilter
     Reads only what is shown (one query per column, from the (owner, status, position) index) and
     counts in SQL, so a board of 10,000 cards costs what its visible cards cost.
     """
-    today = today or dt.date.today()
+    today = today or today_for(session, user_id)
     counts = column_counts(session, user_id, where, today)
     columns: dict[str, list[CardView]] = {}
     for status in CARD_STATUSES:

@@ -21,6 +21,7 @@ from trackli import audit, board, connections, outbox
 from trackli.atlassian.client import ConfluenceClient
 from trackli.atlassian.errors import AtlassianError, MissingScope, NotFoundOrNoPermission, ReconnectRequired, RemoteError
 from trackli.atlassian.transport import RetryPolicy
+from trackli.backoff import doubling
 from trackli.context import Context
 from trackli.crypto import SecretKeyError
 from trackli.errors import ValidationError
@@ -43,7 +44,7 @@ class DrainResult:
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    return dt.timedelta(seconds=min(600, 2 ** attempts))
+    return dt.timedelta(seconds=doubling(1.0, attempts, 600.0))
 
 
 def drain(

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trackli import audit, presence
+from trackli.backoff import doubling
 from trackli.atlassian.transport import near_limit, remaining_share
 from trackli.context import Context
 from trackli.sync import NEAR_LIMIT
@@ -126,7 +127,7 @@ def next_delay(every: float, stretch: float, failures: int, rng: Callable[[float
     """Seconds until the next scheduled sync: the (stretched) cadence with jitter, or after `failures`
     failed syncs in a row, the cadence doubled per failure, at most an hour (or the cadence, if longer)."""
     if failures:
-        return min(max(MAX_BACKOFF_S, every), every * 2 ** min(failures, 20)) * rng(*JITTER)
+        return doubling(every, failures, max(MAX_BACKOFF_S, every)) * rng(*JITTER)
     return every * stretch * rng(*JITTER)
 
 

@@ -10,11 +10,9 @@ gone; a snoozed card whose task is completed there moves to Done (and its snooze
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,38 +20,11 @@ from sqlalchemy.orm import Session
 from trackli import audit, board, changes, positions
 from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
+from trackli.clock import today_for, valid_zone, zone
 from trackli.models import Card, PendingTask, User, utcnow
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_DAYS = 3650
-
-
-def zone(name: str | None) -> dt.tzinfo:
-    name = valid_zone(name)
-    return ZoneInfo(name) if name else dt.timezone.utc
-
-
-@functools.cache
-def _known_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def valid_zone(name: str | None) -> str | None:
-    """`name` if it is an IANA time zone this machine knows, else None. Checked against the list of
-    zones, never by opening a file named after browser input ("America" is a folder, "../x" a path)."""
-    if not name or len(name) > 64 or name not in _known_zones():
-        return None
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return None
-    return name
-
-
-def today_for(session: Session, user_id: int, now: dt.datetime | None = None) -> dt.date:
-    """Today in the person's time zone."""
-    name = session.scalar(select(User.time_zone).where(User.id == user_id))
-    return (now or utcnow()).astimezone(zone(name)).date()
 
 
 def remember_zone(session: Session, user_id: int, name: str | None) -> None:

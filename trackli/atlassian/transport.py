@@ -22,6 +22,7 @@ from typing import Any, Callable, Literal
 import httpx
 
 from trackli.atlassian.body import tidy
+from trackli.backoff import doubling
 from trackli.atlassian.errors import RateLimited, RemoteError
 
 Method = Literal["GET", "POST", "PUT"]
@@ -54,7 +55,7 @@ class RetryPolicy:
     jitter: Callable[[], float] = _jitter
 
     def backoff(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * self.jitter()
+        return doubling(self.base_delay, attempt - 1, self.max_delay) * self.jitter()
 
 
 @dataclass

@@ -98,7 +98,7 @@ def handle(pc: PageContext, event: dict[str, Any]) -> None:
             if preset not in SNOOZE_PRESETS:
                 return
             states = pc.run(queue.snapshot, [task_id])
-            until = snooze.parse_until(preset, dt.datetime.now(widgets.zone()).date())
+            until = snooze.parse_until(preset, widgets.today())
             pc.run(snooze.snooze_pending, [task_id], until)
             _offer_undo(states, "todo")
             st.session_state[NOTICE] = f"Snoozed until {until:%a %d %b}."
@@ -161,7 +161,7 @@ def phone_cards(pc: PageContext) -> None:
     from trackli.ui.kanban import kanban
 
     st.html(PHONE_CSS)
-    today = dt.datetime.now(widgets.zone()).date()
+    today = widgets.today()
     with st.container(key="pending_cards"):
         data = {"mode": "cards", "columns": [], "inbox": inbox_data(pc, today, force_open=True),
                 "notice": st.session_state.pop(NOTICE, None), "undo": undo_offer(), "approve_to": "todo"}

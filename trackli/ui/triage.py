@@ -87,7 +87,7 @@ PRESETS = ("Tomorrow", "In 3 days", "Next Monday", "In 2 weeks", "Pick a day")
 
 def until_picker(key: str) -> dt.date | None:
     """Until when to snooze: a preset or a day picked, in the person's own time zone."""
-    today = dt.datetime.now(widgets.zone()).date()
+    today = widgets.today()
     choice = st.selectbox("Back on", PRESETS, key=f"{key}_preset")
     if choice == "Pick a day":
         return st.date_input("Day", value=None, min_value=today + dt.timedelta(days=1), key=f"{key}_day")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 from typing import Any, Callable, Hashable, TypeVar
 
 import streamlit as st
 
-from trackli import presence, queue
+from trackli import clock, presence, queue
 from trackli.errors import TrackliError
 from trackli.models import MAX_ID
 
@@ -55,11 +55,13 @@ CONNECTION_BADGES = {"ok": ":green-badge[OK]", "needs_reconnect": ":orange-badge
 
 
 def zone() -> ZoneInfo:
-    """The person's time zone (the browser's), UTC until the browser has said which."""
-    try:
-        return ZoneInfo(st.context.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    """The person's time zone (the browser's, if it is a known zone), UTC until the browser has said which."""
+    return clock.zone(st.context.timezone)
+
+
+def today() -> dt.date:
+    """Today where the person is (the browser's zone)."""
+    return clock.today_in(st.context.timezone)
 
 
 def when(moment: dt.datetime) -> str:

@@ -1,0 +1,48 @@
+"""Time as a person sees it: their time zone (checked against the known zones, never opened as a path
+from browser input) and "today" there — the one function every room asks for today."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trackli.models import User, utcnow
+
+UTC = ZoneInfo("UTC")
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def valid_zone(name: str | None) -> str | None:
+    """`name` if it is an IANA time zone this machine knows, else None. Checked against the list of
+    zones, never by opening a file named after browser input ("America" is a folder, "../x" a path)."""
+    if not name or len(name) > 64 or name not in _known_zones():
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+    return name
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The zone named, or UTC when the name is not a known zone."""
+    name = valid_zone(name)
+    return ZoneInfo(name) if name else UTC
+
+
+def today_in(name: str | None, now: dt.datetime | None = None) -> dt.date:
+    """Today in the zone named (UTC if it is not a known zone)."""
+    return (now or utcnow()).astimezone(zone(name)).date()
+
+
+def today_for(session: Session, user_id: int, now: dt.datetime | None = None) -> dt.date:
+    """Today in the person's time zone (the one their browser last said)."""
+    return today_in(session.scalar(select(User.time_zone).where(User.id == user_id)), now)
