@@ -471,9 +471,10 @@ def credentials_for(ctx: Context, conn: AtlassianConnection, transport: Transpor
 
 
 def transport_for(ctx: Context, http: httpx.Client | None = None, retry: RetryPolicy | None = None) -> Transport:
-    """A transport with the configured timeout (over `http` when given; else its own, closed with it)."""
+    """A transport with the configured timeout, over `http` when given, else the context's shared client,
+    else one of its own (closed with it)."""
     timeout = ctx.settings.http_timeout_s
-    return Transport(http, retry=retry, timeout=timeout, response_deadline_s=3 * timeout)
+    return Transport(http or ctx.http, retry=retry, timeout=timeout, response_deadline_s=3 * timeout)
 
 
 def client_for(

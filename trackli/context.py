@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 from sqlalchemy.engine import make_url
 
 from sqlalchemy import Engine
@@ -24,6 +25,14 @@ SESSION_HOOKS = (changes,)  # imported for its session hooks: they keep the per-
 class Context:
     settings: Settings
     engine: Engine = field(repr=False)
+    # The HTTP client (connection pool, TLS context) every request of this process's jobs shares: a worker
+    # sets it once, and every sync and send below it uses it without passing it along. None: each job
+    # opens its own.
+    http: httpx.Client | None = field(default=None, repr=False, compare=False)
+
+    def with_http(self, http: httpx.Client) -> "Context":
+        """This context, its jobs sending through `http`."""
+        return replace(self, http=http)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, migrate: bool = False) -> "Context":

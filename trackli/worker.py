@@ -45,18 +45,19 @@ class Worker:
 
     def __init__(self, ctx: Context, every: float | None = None, *, concurrency: int | None = None,
                  on_cycle: Callable[[dict], None] | None = None, kind: str = "worker", **sync_kwargs):
-        self.ctx, self.on_cycle = ctx, on_cycle
+        self.on_cycle = on_cycle
         self.every = ctx.settings.sync_every_s if every is None else every
         self.concurrency = concurrency or ctx.settings.worker_concurrency
         self.per_user = ctx.settings.worker_slots_per_user
         self.name = scheduler.worker_name(kind)
         # One connection pool and TLS context for every sync and send of this process (a new client
         # costs tens of milliseconds and a new TLS handshake each time).
-        given = sync_kwargs.pop("http", None)
+        given = sync_kwargs.pop("http", None) or ctx.http
         self.owns_http = given is None
         self.http = given or httpx.Client(timeout=ctx.settings.http_timeout_s,
                                           limits=httpx.Limits(max_connections=max(20, self.concurrency * 4)))
-        self.sync_kwargs = {"http": self.http, **sync_kwargs}
+        self.ctx = ctx.with_http(self.http)  # every sync and send of this worker shares it, without passing it on
+        self.sync_kwargs = sync_kwargs
         self.stop_event = threading.Event()
         self.last_chores: dict[str, float] = {}
         self.next_due_at: float | None = None  # monotonic: when this worker looks for due connections next

@@ -210,6 +210,12 @@ class Transport:
             return "it closed the connection without answering"
         return f"the network failed ({type(exc).__name__})"
 
+    def bound(self, seconds: float, on_activity: Callable[[], None] | None = None) -> None:
+        """From now on all the work of this job — requests, waits, `alive()` — ends within `seconds`, and
+        `on_activity` (a heartbeat) is called before every try and every wait."""
+        self.deadline = time.monotonic() + seconds
+        self.on_activity = on_activity
+
     def alive(self, heartbeat: bool = True) -> None:
         """Long local work of the job this transport serves (routing a big sync): past the deadline it
         stops as a request would; otherwise the job's heartbeat is told."""

@@ -77,8 +77,7 @@ def sync_connection(
         # Bounded in time, waits included; every request and wait keeps the run's lease fresh.
         # A scheduled sync has less time than one a person asked for: a slow site costs its own slot, not the day.
         limit = ctx.settings.scheduled_sync_deadline_s if trigger == "scheduled" else ctx.settings.sync_deadline_s
-        client.transport.deadline = time.monotonic() + limit
-        client.transport.on_activity = Heartbeat(ctx, run_id, result)
+        client.transport.bound(limit, Heartbeat(ctx, run_id, result))
         if result.kind == "full":
             fetched, enrichment = fetch_all(client, conn, result, progress)
             # The whole fetch succeeded: from here on, missing tasks may be reconciled.
@@ -125,7 +124,7 @@ def dry_run(ctx: Context, connection_id: int, *, user_id: int | None = None, htt
             raise NotFound(f"connection {connection_id} not found")
     result = SyncResult(connection_id, "ok", kind="full")
     with connections.client_for(ctx, conn, http=http, retry=retry) as client:
-        client.transport.deadline = time.monotonic() + ctx.settings.sync_deadline_s
+        client.transport.bound(ctx.settings.sync_deadline_s)
         fetched, enrichment = fetch_all(client, conn, result, None)
         completed = client.completed_among(cards_to_ask_about(ctx, conn.id, set(fetched)))
         with ctx.session() as session:
