@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from trackli import board, board_view, changes, queue, sync
+from trackli import board_view, changes, queue, sync
 from trackli.ui import setup, triage, widgets
 
 pc = setup.page("Trackli", ":material/task_alt:")

@@ -26,8 +26,8 @@ from pathlib import Path
 from sqlalchemy import update
 
 from bench.board import CHROMIUM, GRID_DRAWN, Server, _median_load
-from bench.scale import BARE_CLICK, seed
-from trackli import board_view, connections, users
+from bench.scale import seed
+from trackli import connections, users
 from trackli.models import AtlassianConnection, User, utcnow
 from trackli.simulator import ME, ME_API_TOKEN
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import event, insert, select
 
-from trackli import board, board_view, changes, positions, users
+from trackli import board, changes, positions, users
 from trackli.models import CARD_STATUSES, AtlassianConnection, Card, PendingTask, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,6 @@ transaction (trackli.outbox): the board never waits on Confluence.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trackli.board import get_card
 from trackli.clock import today_for, today_in
 from trackli.db import contains_words
 from trackli.errors import NotFound, ValidationError

@@ -7,10 +7,9 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trackli import audit
 from trackli.errors import NotFound, ValidationError
 from trackli.fields import clean_title
-from trackli.models import Project, utcnow
+from trackli.models import Project
 
 MAX_PROJECT_NAME = 100
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")

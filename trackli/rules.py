@@ -15,9 +15,8 @@ routed by a rule that names a space or a page title: such a rule does nothing to
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, NamedTuple, cast
+from typing import Any, Callable, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -26,7 +25,7 @@ from trackli import audit, changes, projects, queue, snooze
 from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
 from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, RuleAction, utcnow
-from trackli.matching import MAX_WORDS, Candidate, Routed, Verdict, check, route, words_of
+from trackli.matching import MAX_WORDS, Candidate, Routed, check, route, words_of
 
 HIDDEN = "nothing: this task's space or page is no longer visible to you in Confluence"
 COLUMN_NAMES = {"backlog": "Backlog", "todo": "To do", "in_progress": "In progress", "done": "Done"}

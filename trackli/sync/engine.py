@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from trackli import connections, outbox, presence
 from trackli.atlassian.client import ConfluenceClient

@@ -4,7 +4,6 @@ or an incremental poll (tasks created or completed since the watermark, names on
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from sqlalchemy import func, select
 
