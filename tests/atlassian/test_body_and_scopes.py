@@ -48,9 +48,10 @@ def test_due_date_is_the_utc_day_whatever_the_local_timezone(tz):
 
 
 def test_scope_table_matches_the_openapi_document():
-    for op in scopes.OPERATIONS.values():
-        if op.path:
-            assert list(op.scopes) == contract.required_scopes(op.method, op.path), op.name
+    with_paths = [op for op in scopes.OPERATIONS.values() if op.path]
+    assert len(with_paths) >= 5  # the check below runs on something
+    for op in with_paths:
+        assert list(op.scopes) == contract.required_scopes(op.method, op.path), op.name
 
 
 def test_first_versions_grant_is_diagnosed_as_two_missing_scopes():

@@ -244,15 +244,6 @@ def test_a_task_update_answered_with_no_object_is_a_remote_error(body):
     assert not raised.value.permanent  # retried later, like any answer that made no sense
 
 
-@pytest.mark.parametrize("value", ["Fri, 31 Dec 9999 23:59:59 -0100", "Fri, 31 Dec 9999 23:00:00 -1000",
-                                   "Fri, 31 Dec 99999 23:59:59 GMT", "garbage", ""])
-def test_http_dates_past_the_representable_range_are_no_date(value):
-    from trackli.atlassian.transport import http_date, retry_after_s
-
-    assert http_date(value) is None
-    assert retry_after_s(httpx.Response(503, headers={"Retry-After": value})) is None
-
-
 def test_malformed_json_and_html_error_pages_are_remote_errors(mock):
     expect(mock, "GET", f"{ROOT}/wiki/api/v2/tasks", params=TASK_PARAMS, text="{oops")
     with pytest.raises(RemoteError, match="not JSON"):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PG_URL
-from tests.test_scheduler import people_with_connections
+from tests.integration.test_scheduler import people_with_connections
 from trackli.models import AtlassianConnection, SyncRun
 
 

@@ -5,8 +5,8 @@ import datetime as dt
 import json
 from collections import Counter
 
-from tests.test_cli import run
-from tests.test_cli_integration import j
+from tests.integration.test_cli import run
+from tests.integration.test_cli_integration import j
 from trackli.simulator import ME, ME_API_TOKEN
 
 

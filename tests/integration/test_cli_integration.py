@@ -1,7 +1,7 @@
 import json
 
 
-from tests.test_cli import run
+from tests.integration.test_cli import run
 from trackli.simulator import ME, ME_API_TOKEN
 
 
