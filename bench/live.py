@@ -39,6 +39,11 @@ IN_BOARD = """(title) => {
     return [...host.shadowRoot.querySelectorAll('.tk-inbox .tk-title')].some(t => t.textContent === title);
 }"""
 
+INBOX_READY = """() => {
+    const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.tk-board'));
+    return !!host && host.shadowRoot.querySelectorAll('.tk-inbox .tk-task').length > 0;
+}"""
+
 BOARD_AND_INBOX_READY = """(n) => {
     const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.tk-board'));
     if (!host) return false;
@@ -62,9 +67,11 @@ st.dataframe(pd.DataFrame([{"title": c.title, "status": c.status} for c in cards
 """
 
 
-def _env(url: str, **extra: str) -> dict[str, str]:
-    return {"TRACKLI_DATABASE_URL": url, "TRACKLI_DATA_DIR": tempfile.mkdtemp(), "TRACKLI_SECRETS_FILE": "/nonexistent",
-            **extra}
+def _env(url: str, ctx=None, **extra: str) -> dict[str, str]:
+    """A dashboard's environment: the bench's database and, when given, its context's data directory (its
+    secret key: the connections the bench made must decrypt there)."""
+    data_dir = str(ctx.settings.data_dir) if ctx is not None else tempfile.mkdtemp()
+    return {"TRACKLI_DATABASE_URL": url, "TRACKLI_DATA_DIR": data_dir, "TRACKLI_SECRETS_FILE": "/nonexistent", **extra}
 
 
 def bench_arrival(rows: list, url: str, arrivals: int = 10) -> None:
@@ -88,7 +95,7 @@ def bench_arrival(rows: list, url: str, arrivals: int = 10) -> None:
             started = time.perf_counter()
             sync.sync_connection(ctx, conn, "scheduled")
             floor_poll.append(time.perf_counter() - started)
-        app = Server(ROOT / "app.py", _env(url, ATLASSIAN_API_URL=sim.url, ATLASSIAN_AUTH_URL=sim.url))
+        app = Server(ROOT / "app.py", _env(url, ctx, ATLASSIAN_API_URL=sim.url, ATLASSIAN_AUTH_URL=sim.url))
         waits, redraws = [], []
         rng = random.Random(7)
         try:
@@ -97,7 +104,7 @@ def bench_arrival(rows: list, url: str, arrivals: int = 10) -> None:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 started = time.perf_counter()
                 page.goto(f"{app.url}/board")
-                page.wait_for_function(BOARD_AND_INBOX_READY, arg=1, timeout=120000, polling=100)
+                page.wait_for_function(INBOX_READY, timeout=120000, polling=100)
                 redraws.append(time.perf_counter() - started)
                 for n in range(arrivals):
                     time.sleep(rng.uniform(0, 45))  # a moment anywhere in the live cadence
@@ -175,7 +182,7 @@ def bench_click_beside_scheduler(rows: list, url: str) -> None:
         def clicks(scheduler: str) -> list[float]:
             with ctx.session() as s:  # every connection due, and due again at once after each sync
                 s.execute(update(AtlassianConnection).where(AtlassianConnection.id.in_(ids)).values(next_sync_at=utcnow()))
-            app = Server(ROOT / "app.py", _env(url, TRACKLI_EMBEDDED_WORKER=scheduler, TRACKLI_SYNC_EVERY_S="1",
+            app = Server(ROOT / "app.py", _env(url, ctx, TRACKLI_EMBEDDED_WORKER=scheduler, TRACKLI_SYNC_EVERY_S="1",
                                                ATLASSIAN_API_URL=sim.url, ATLASSIAN_AUTH_URL=sim.url))
             try:
                 with sync_playwright() as p:
@@ -202,7 +209,9 @@ def bench_click_beside_scheduler(rows: list, url: str) -> None:
             from sqlalchemy import func, select
 
             from trackli.models import SyncRun
-            synced = s.scalar(select(func.count()).select_from(SyncRun)) or 0
+            synced = s.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.outcome == "ok")) or 0
+            failed = s.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.outcome == "failed")) or 0
+        assert synced and not failed, (synced, failed)  # the scheduler really synced beside the clicks
     finally:
         sim.stop()
     rows.append(Row(f"Pending click (2,000 waiting) while the dashboard's scheduler syncs 100 connections "
