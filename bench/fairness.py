@@ -21,7 +21,7 @@ from trackli.models import SyncRun
 from trackli.simulator import ME, ME_API_TOKEN
 from trackli.worker import Worker
 
-WINDOW_S = 12.0
+WINDOW_S = 30.0
 
 
 def _syncs_of(ctx, connection_id: int, window: float) -> int:

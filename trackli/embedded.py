@@ -19,6 +19,7 @@ from trackli.worker import Worker
 
 log = logging.getLogger("trackli.embedded")
 
+EMBEDDED_CONCURRENCY = 2
 _running: dict[str, tuple[Worker, threading.Thread]] = {}  # database URL -> its scheduler here
 _lock = threading.Lock()
 
@@ -33,7 +34,9 @@ def start(ctx: Context) -> Worker | None:
         running = _running.get(key)
         if running is not None and running[1].is_alive():
             return running[0]
-        worker = Worker(ctx, kind="dashboard")
+        # Fewer slots than a dedicated worker: the same process answers people's clicks, and every sync
+        # thread competes with them for the interpreter.
+        worker = Worker(ctx, kind="dashboard", concurrency=min(EMBEDDED_CONCURRENCY, ctx.settings.worker_concurrency))
         thread = threading.Thread(target=_serve, args=(worker,), name="trackli-scheduler", daemon=True)
         _running[key] = (worker, thread)
         if len(_running) == 1:

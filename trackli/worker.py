@@ -135,7 +135,7 @@ class Worker:
                     claimed = self._claim(utcnow(), running)
                     self._start(pool, running, claimed, pace.stretch, None)
                     # Wake when a sync ends (a slot frees up) or the next connection is due.
-                    timeout = 1.0 if claimed or self._full(running) else self._idle()
+                    timeout = self._idle()
                     self.next_due_at = time.monotonic() + timeout
                     if running:
                         done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -250,12 +250,18 @@ class Worker:
         scheduler.release(self.ctx, connection_id, self.name, ok, self.every, stretch)
 
     def _idle(self) -> float:
-        """Until the next connection is due, but at most IDLE_S (new connections are picked up that often)."""
+        """Until the next unclaimed connection is due (to the moment: a cadence is kept, not rounded up), but
+        at most IDLE_S (new connections are picked up that often). One due now that could not be claimed
+        (no free slot, or its person's slots are full): look again in a second, or when a sync ends."""
         try:
             until = scheduler.seconds_to_next_due(self.ctx)
         except OperationalError:
             return IDLE_S
-        return max(1.0, min(IDLE_S, until if until is not None else IDLE_S))
+        if until is None:
+            return IDLE_S
+        if until <= 0:
+            return 1.0
+        return max(0.05, min(IDLE_S, until))
 
 
 def _database_away(exc: OperationalError) -> str:
