@@ -130,21 +130,14 @@ def bench_arrival(rows: list, url: str, arrivals: int = 10) -> None:
 def bench_points(rows: list, url: str) -> None:
     """Points an hour for a team by presence, from a full sweep and a busy poll measured on the simulator."""
     from bench.run import Row, context, sim_site
-    from bench.team import PEOPLE, TASKS, _all_due, _cycle, _people
+    from bench.team import PEOPLE, TASKS, _cycle, _people, busy_poll
 
     ctx = context(url)
     sim = sim_site(TASKS, 12, 3)
     try:
         _people(ctx, sim, PEOPLE)
         _, _, _, full_points = _cycle(ctx)
-        for n in range(2):
-            sim.http.post("/_admin/tasks", json={"title": f"New this hour {n}", "assigned_to": ME[0]})
-        open_ids = [t["id"] for t in sim.http.get("/_admin/tasks").json()
-                    if t.get("status") == "incomplete" and t.get("assignedTo") == ME[0]]
-        for task_id in open_ids[:2]:
-            sim.http.post(f"/_admin/tasks/{task_id}", json={"status": "complete"})
-        _all_due(ctx)
-        busy, _, _, busy_points = _cycle(ctx)
+        busy, busy_points = busy_poll(ctx, sim)
         assert {r["kind"] for r in busy["synced"]} == {"incremental"}
     finally:
         sim.stop()

@@ -66,6 +66,20 @@ def _cycle(ctx, concurrency: int = 8) -> tuple[dict, float, int, int]:
     return summary, elapsed, sum(r["requests"] for r in synced), sum(r["points"] for r in synced)
 
 
+def busy_poll(ctx, sim) -> tuple[dict, int]:
+    """A poll of every connection as busy as one in a busy team's hour: 2 tasks arrived and 2 were completed
+    upstream since the last. (The cycle's summary, its points.)"""
+    for n in range(2):
+        sim.http.post("/_admin/tasks", json={"title": f"New this hour {n}", "assigned_to": ME[0]})
+    open_ids = [t["id"] for t in sim.http.get("/_admin/tasks").json()
+                if t.get("status") == "incomplete" and t.get("assignedTo") == ME[0]]
+    for task_id in open_ids[:2]:
+        sim.http.post(f"/_admin/tasks/{task_id}", json={"status": "complete"})
+    _all_due(ctx)
+    busy, _, _, points = _cycle(ctx)
+    return busy, points
+
+
 def bench_team(rows: list, url: str) -> None:
     from bench.run import Row, context, sim_site
 
@@ -82,15 +96,7 @@ def bench_team(rows: list, url: str) -> None:
         rows.append(Row(f"points, one quiet scheduled poll ({TASKS} open tasks)", quiet_points / PEOPLE, "points",
                         full_points / PEOPLE, "a full sync of the same connection", "≤ 5 %"))
 
-        # An hour of a busy team: between polls tasks arrive and are completed upstream.
-        for n in range(2):
-            sim.http.post("/_admin/tasks", json={"title": f"New this hour {n}", "assigned_to": ME[0]})
-        open_ids = [t["id"] for t in sim.http.get("/_admin/tasks").json()
-                    if t.get("status") == "incomplete" and t.get("assignedTo") == ME[0]]
-        for task_id in open_ids[:2]:
-            sim.http.post(f"/_admin/tasks/{task_id}", json={"status": "complete"})
-        _all_due(ctx)
-        busy, _, _, busy_points = _cycle(ctx)
+        busy, busy_points = busy_poll(ctx, sim)
         polls = SWEEP_S // CADENCE_S  # 12 scheduled syncs an hour per connection
         hourly = full_points + (polls - 1) * busy_points
         before = polls * full_points
