@@ -4,7 +4,7 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import settle, shot
 from tests.browser.test_dashboard import HOSTILE, goto
 from trackli import board, board_view, connections, projects, queue, sync
 from trackli.simulator import ME, ME_API_TOKEN
@@ -96,6 +96,7 @@ def test_card_details_open_on_click_and_save_every_field(ctx, user_id, app_serve
     page.get_by_role("option", name="Platform").click()
     dialog.get_by_role("button", name="Save").click()
     page.locator(".tk-card", has_text="Plan the <b>offsite</b>").locator(".tk-project", has_text="Platform").wait_for()
+    settle(page)  # the run that drew it is over: the board of the run before is gone, not just covered
     with ctx.session() as s:
         view = board_view.card_view(s, user_id, card_id)
     assert (view.title, view.note, view.project) == ("Plan the <b>offsite</b>", "book the room", "Platform")

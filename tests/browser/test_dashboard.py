@@ -30,6 +30,19 @@ def goto(page, server, path, heading):
     settle(page)
 
 
+def click_until(page, button, shows, tries: int = 4) -> None:
+    """Click `button` until `shows` appears: a click that lands while a rerun is still running is lost
+    (Streamlit drops it), so the test waits on the state it needs, not on one click's luck."""
+    for _ in range(tries):
+        button.click()
+        try:
+            shows.wait_for(timeout=8000)
+            return
+        except Exception:  # the click was swallowed by a rerun: let it finish, then again
+            settle(page)
+    shows.wait_for(timeout=8000)
+
+
 def cell(page, column_x, row):
     grid = page.get_by_test_id("stDataFrame").first.bounding_box()
     return grid["x"] + column_x, grid["y"] + ROW * row + ROW / 2
@@ -93,8 +106,10 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
         assert {c.title for c in s.scalars(select(Card))} == {"Edited in the browser", second.task_title}
 
     # The rest, then the board: titles are text, never markup.
-    page.get_by_role("button", name="Approve 28 shown").click()
-    page.get_by_role("button", name="Yes, approve 28").click()  # more than 25 rows: asked first
+    settle(page)
+    click_until(page, page.get_by_role("button", name="Approve 28 shown"),
+                page.get_by_role("button", name="Yes, approve 28"))  # more than 25 rows: asked first
+    page.get_by_role("button", name="Yes, approve 28").click()
     page.get_by_text("28 card(s) added to the board").wait_for()
     goto(page, app_server, "/board", "Board")
     page.get_by_text(HOSTILE).first.wait_for()
