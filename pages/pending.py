@@ -103,12 +103,14 @@ def queue_grid() -> None:
         selected = [ids[i] for i, chosen in enumerate(edited["select"].tolist()) if chosen]
 
         a, b, c, d, e = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
-        a.selectbox("Project for cards without one", project_names, index=None, key="default_project",
-                    placeholder="(none) — or type a new project's name", accept_new_options=True)
+        triage.forget_spent_project()  # one bulk approval's project never carries over to the next
+        target = a.selectbox("Project for cards without one", project_names, index=None, key="default_project",
+                             placeholder="(none) — or type a new project's name", accept_new_options=True)
+        into = f" → {target}" if target else ""  # the button says where the cards go
 
-        if b.button(f"Approve selected ({len(selected)})", disabled=not selected, icon=":material/check:"):
+        if b.button(f"Approve selected ({len(selected)}){into}", disabled=not selected, icon=":material/check:"):
             triage.bulk(pc, "approve", selected)
-        if c.button(f"Approve {len(ids)} shown", icon=":material/done_all:"):
+        if c.button(f"Approve {len(ids)} shown{into}", icon=":material/done_all:"):
             triage.bulk(pc, "approve", ids)
         if d.button(f"Dismiss selected ({len(selected)})", disabled=not selected, icon=":material/close:"):
             triage.bulk(pc, "dismiss", selected)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import oauth_connect, point_at
 from trackli import background, board, board_view, completion, connections, projects, queue, sync
-from trackli.models import AtlassianConnection, Card, SyncRun
+from trackli.models import AtlassianConnection, Card, Project, SyncRun
 from trackli.simulator import ME, ME_API_TOKEN
 
 APP = str(Path(__file__).resolve().parents[2] / "home.py")
@@ -728,3 +728,27 @@ def test_pending_shows_a_page_of_rows_and_acts_on_the_page_shown(ctx, user_id, s
     button(at, "Yes, approve 50").click().run()
     with ctx.session() as s:
         assert queue.count_pending(s, user_id) == 200 and len(board_view.list_cards(s, user_id)) == 50
+
+
+def test_a_bulk_approvals_project_never_carries_over_to_the_next(ctx, user_id, sim_env):
+    """Filter one space, pick Marketing, approve shown; filter another space, approve shown: those cards have
+    no project (before, they all became Marketing, silently)."""
+    synced(ctx, user_id, sim_env)
+    with ctx.session() as s:
+        projects.create_project(s, user_id, "Marketing")
+        keys = sorted({r.space_key for r in queue.list_pending(s, user_id) if r.space_key})
+    at = open_page("pending")
+    at.selectbox(key="filter_space").select(keys[0]).run()
+    at.selectbox(key="default_project").select("Marketing").run()
+    next(b for b in at.button if b.label.startswith("Approve") and b.label.endswith("shown → Marketing")).click().run()
+    no_exceptions(at)
+    assert at.selectbox(key="default_project").value is None  # cleared after the approval
+    at.selectbox(key="filter_space").select(keys[1]).run()
+    assert not any("→" in b.label for b in at.button)
+    next(b for b in at.button if b.label.startswith("Approve") and b.label.endswith("shown")).click().run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        rows = s.execute(select(Card.confluence_space_key, Project.name)
+                         .outerjoin(Project, Project.id == Card.project_id)).all()
+    assert {p for k, p in rows if k == keys[0]} == {"Marketing"}
+    assert {p for k, p in rows if k == keys[1]} == {None}

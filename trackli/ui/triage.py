@@ -56,8 +56,17 @@ def _sync_progress() -> None:
 # ---- bulk actions ---------------------------------------------------------------------------------
 
 def _approve(pc: PageContext, ids: list[int]) -> str:
-    cards = pc.run(queue.approve_ids, ids, project=st.session_state.get("default_project") or None)
-    return f"{len(cards)} card(s) added to the board."
+    project = st.session_state.get("default_project") or None
+    cards = pc.run(queue.approve_ids, ids, project=project)
+    st.session_state["_project_spent"] = True  # the picker starts empty again on the next run
+    return f"{len(cards)} card(s) added to the board" + (f", project {project}." if project else ".")
+
+
+def forget_spent_project() -> None:
+    """After a bulk approval, the project picker is cleared before it is drawn: a filter changed next and
+    'Approve shown' must not silently give those cards the last approval's project."""
+    if st.session_state.pop("_project_spent", False):
+        st.session_state.pop("default_project", None)
 
 
 def _dismiss(pc: PageContext, ids: list[int]) -> str:
