@@ -118,3 +118,44 @@ def test_demo_starts_a_connected_dashboard_and_a_restart_reuses_its_connection_a
         assert [(r["outcome"], r["new"]) for r in again] == [("ok", 0)] and len(cli("pending")) == 12
     finally:
         stop(proc)
+
+
+def test_the_demo_starts_with_8765_taken_reads_like_real_work_and_names_a_taken_port(env, tmp_path):
+    import re
+    import socket
+
+    demo_env = {**os.environ, **env, "TRACKLI_DATA_DIR": str(tmp_path / "demo-data")}
+    demo_env.pop("TRACKLI_DATABASE_URL")
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", 8765))  # the old fixed simulator port, taken (another program, a second demo)
+        blocker.listen()
+    except OSError:
+        pass  # already taken by something else on this machine: the same situation
+    try:
+        taken = blocker.getsockname()[1] if blocker.getsockname()[1] else 8765
+        refused = subprocess.run([sys.executable, "-m", "trackli", "demo", "--sim-port", str(taken)],
+                                 env=demo_env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and f"port {taken} is taken" in refused.stderr and "--sim-port" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "trackli", "demo", "--port", str(port), "--tasks", "20"],
+                                env=demo_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stderr.readline()
+            found = re.search(r"simulated Atlassian on http://127\.0\.0\.1:(\d+)", line)
+            assert found and int(found.group(1)) != 8765, line  # a free port of its own, printed
+            titles = [t.get("title") or "" for t in httpx.get(f"{found.group(0).split(' on ')[1]}/_admin/tasks").json()]
+            assert titles and not any("<" in t or "**" in t for t in titles)  # the demo reads like a team's work
+        finally:
+            stop(proc)
+    finally:
+        blocker.close()
+
+
+def test_a_closed_pipe_ends_the_cli_quietly(env):
+    proc = subprocess.Popen([sys.executable, "-m", "trackli", "audit", "--json"], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # `| head` that has read enough
+    err = proc.stderr.read()
+    assert proc.wait(60) == 141 and err == "", err

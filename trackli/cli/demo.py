@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +27,13 @@ def register(verbs: Verbs) -> None:
 
     demo = verbs.add("demo", "start the simulated Atlassian and the dashboard, already connected", cmd_demo,
                      migrate=False)
-    demo.add_argument("--port", type=int, default=8501, help="dashboard port")
-    demo.add_argument("--sim-port", type=int, default=8765)
-    demo.add_argument("--tasks", type=int, default=40)
+    demo.add_argument("--port", type=int, default=8501, help="the dashboard's port (default 8501)")
+    demo.add_argument("--sim-port", type=int, default=None,
+                      help="the simulated Atlassian's port (default: a free one, printed at start)")
+    demo.add_argument("--tasks", type=int, default=40,
+                      help="how many open Confluence tasks the simulated site assigns to you (default 40)")
+    demo.add_argument("--awkward-titles", action="store_true",
+                      help="mix in the hostile and unusual titles the tests use (markup, scripts, RTL, control characters)")
 
 
 def cmd_simulator(ctx: Context, args: argparse.Namespace, out: Output) -> int:
@@ -41,6 +46,16 @@ def cmd_simulator(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     print(f"simulated Atlassian on {sim.url} (client id {state.client_id}, secret {state.client_secret})", file=sys.stderr)
     sim.serve_forever()
     return EXIT_OK
+
+
+def port_free(port: int) -> bool:
+    """Can a server listen on 127.0.0.1:`port` now?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def demo_data(data_dir: Path) -> dict[str, str]:
@@ -72,7 +87,12 @@ def cmd_demo(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     app = Path(__file__).resolve().parents[2] / "app.py"
     if not app.exists():
         raise UserError(f"cannot find the dashboard at {app}: run `trackli demo` from a checkout of Trackli")
-    with Simulator.running(port=args.sim_port, tasks=args.tasks, pages=max(8, args.tasks // 3)) as sim:
+    for port, flag in ((args.port, "--port"), (args.sim_port, "--sim-port")):
+        if port is not None and not port_free(port):
+            raise UserError(f"port {port} is taken (another program, or another demo): choose another with {flag}"
+                            + ("" if flag == "--port" else ", or leave --sim-port out to use a free one"))
+    with Simulator.running(port=args.sim_port or 0, tasks=args.tasks, pages=max(8, args.tasks // 3),
+                           awkward=args.awkward_titles) as sim:
         env = demo_environment(sim.url, args.port, ctx.settings.data_dir)
         demo_ctx = Context.from_settings(load_settings(env={**os.environ, **env}), migrate=True)
         with demo_ctx.session() as session:

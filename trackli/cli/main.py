@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a Unix tool killed by a closed pipe reports
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     memory.limit_malloc_arenas()  # before any sync thread allocates (see trackli.memory)
@@ -82,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = load_settings(env={**os.environ, **demo.demo_data(settings.data_dir)})
         # `db upgrade` applies migrations itself; every other verb needs an up-to-date schema.
         ctx = Context.from_settings(settings, migrate=args.migrate)
-        return int(args.handler(ctx, args, out))
+        code = int(args.handler(ctx, args, out))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler's care, not at exit
+        return code
+    except BrokenPipeError:  # `trackli … | head`: the reader has what it wanted; end quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (ConfigError, UserError) as exc:
         out.error(str(exc))
         return EXIT_USER

@@ -37,8 +37,11 @@ def populate(
     mine_share: float = 0.7,
     seed: int = 7,
     today: dt.date | None = None,
+    awkward: bool = True,
 ) -> None:
-    """Fill `state` with a site; `tasks` counts the incomplete, non-blank tasks assigned to ME."""
+    """Fill `state` with a site; `tasks` counts the incomplete, non-blank tasks assigned to ME. With
+    `awkward` (tests), every 17th title is hostile or unusual; without (the demo), they all read like a
+    real team's work."""
     rng = random.Random(seed)
     today = today or dt.date.today()
     me = state.add_account(*ME, api_token=ME_API_TOKEN)
@@ -69,7 +72,7 @@ def populate(
     made = 0
     while made < tasks:
         container = containers[made % len(containers)] if made < len(containers) else rng.choice(containers)
-        if made % 17 == 3:
+        if awkward and made % 17 == 3:
             text = AWKWARD[(made // 17) % len(AWKWARD)]
         else:
             text = f"{rng.choice(VERBS)} {rng.choice(THINGS)} #{made + 1}"
