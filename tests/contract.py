@@ -11,6 +11,7 @@ declares them without `explode: false`, so values are split on commas before val
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from functools import lru_cache
@@ -20,8 +21,19 @@ from urllib.parse import parse_qsl, urlsplit
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "confluence-openapi-v2.json"
+# Atlassian's document is theirs, not ours to ship: found through a setting, defaulting to the workplace's
+# copy beside the project. Without it the contract checks are skipped (one test says so, and where to get
+# it) while every other assertion runs; CI sets the setting and fails when the document is missing.
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "confluence-openapi-v2.json"
+SPEC_PATH = Path(os.environ.get("TRACKLI_OPENAPI_DOCUMENT") or DEFAULT_PATH)
+DOWNLOAD = "https://dac-static.atlassian.com/cloud/confluence/openapi-v2.v3.json"
+MISSING = (f"Atlassian's OpenAPI document for Confluence v2 is not at {SPEC_PATH}: download it from {DOWNLOAD} "
+           "and point TRACKLI_OPENAPI_DOCUMENT at it to run the contract checks")
 V2 = "/wiki/api/v2"
+
+
+def available() -> bool:
+    return SPEC_PATH.is_file()
 
 
 @lru_cache(maxsize=1)
@@ -57,6 +69,8 @@ def v2_path(url: str) -> str | None:
 
 
 def check_request(method: str, url: str, body: bytes | None = None) -> None:
+    if not available():
+        return  # skipped, said once by test_the_openapi_document_is_here
     path = v2_path(url)
     assert path is not None, f"{url} is not a v2 URL"
     template, op = operation(method, path)
@@ -78,6 +92,8 @@ def check_request(method: str, url: str, body: bytes | None = None) -> None:
 
 
 def check_response(method: str, url: str, status: int, body: bytes) -> None:
+    if not available():
+        return
     if not 200 <= status < 300:
         return
     path = v2_path(url)
