@@ -108,7 +108,8 @@ with top_middle.expander("Projects", icon=":material/folder:"):
                            "archived": st.column_config.CheckboxColumn("Archived", help="Hidden from pickers and filters")})
     with st.form("new_project", clear_on_submit=True):
         name = st.text_input("New project", placeholder="Name")
-        colour = st.color_picker("Colour", "#4C6EF5")
+        colour = st.color_picker("Colour", widgets.per_version("next_colour", len(every_project),
+                                                            lambda: pc.run(projects.next_colour)))
         if st.form_submit_button("Create project", icon=":material/create_new_folder:"):
             if widgets.act(lambda: pc.run(projects.create_project, name, colour.upper()))[0]:
                 widgets.flash(f"Project {name.strip()!r} created")

@@ -32,12 +32,15 @@ def queue_grid() -> None:
     with ctx.session() as session:  # counts and lists of the whole queue: once per change, not per click
         version = changes.queue_version(session, uid)
         waiting_count = widgets.per_version("waiting", version, lambda: queue.count_pending(session, uid))
-        space_keys = widgets.per_version("spaces", version, lambda: queue.spaces(session, uid)) if waiting_count else []
+        space_names = widgets.per_version("spaces", version,
+                                          lambda: queue.space_names(session, uid)) if waiting_count else {}
+        space_keys = sorted(space_names, key=lambda k: (space_names[k].casefold(), k))
         several_sites = len(connections.list_connections(session, uid)) > 1
     rows, matching = [], 0
     if waiting_count:
         f1, f2, f3 = st.columns(3)
-        space = f1.selectbox("Space", ["All spaces"] + space_keys, key="filter_space")
+        space = f1.selectbox("Space", ["All spaces"] + space_keys, key="filter_space",  # names, as the grid shows
+                             format_func=lambda k: k if k == "All spaces" else f"{space_names.get(k, k)} ({k})")
         due_before = f2.date_input("Due on or before", value=None, key="filter_due")
         text = f3.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
         narrow = dict(space_key=None if space == "All spaces" else space, text=text or None, due_before=due_before)

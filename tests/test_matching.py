@@ -76,3 +76,4 @@ def test_routing_tells_the_sync_it_is_alive_and_stops_at_the_deadline():
         raise PastDeadline
     with pytest.raises(PastDeadline):
         matching.route(pool, tasks, TODAY, tick=deadline)
+

@@ -46,3 +46,20 @@ def today_in(name: str | None, now: dt.datetime | None = None) -> dt.date:
 def today_for(session: Session, user_id: int, now: dt.datetime | None = None) -> dt.date:
     """Today in the person's time zone (the one their browser last said)."""
     return today_in(session.scalar(select(User.time_zone).where(User.id == user_id)), now)
+
+
+def due_words(due: dt.date | None, today: dt.date) -> tuple[str, str]:
+    """A due date as people read it, and its kind for colour: ("", "none") when there is none;
+    "overdue" (before today), "today", "week" (tomorrow and the next days, by weekday), "later"."""
+    if due is None:
+        return "", "none"
+    days = (due - today).days
+    if days < 0:
+        return ("due yesterday" if days == -1 else f"overdue · {due:%-d %b}"), "overdue"
+    if days == 0:
+        return "due today", "today"
+    if days == 1:
+        return "due tomorrow", "week"
+    if days < 7:
+        return f"due {due:%A}", "week"
+    return f"due {due:%-d %b}" + (f" {due:%Y}" if due.year != today.year else ""), "later"

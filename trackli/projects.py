@@ -43,7 +43,20 @@ def _project_name(session: Session, user_id: int, name: str, exclude_id: int | N
     return name
 
 
-def create_project(session: Session, user_id: int, name: str, colour: str = "#4C6EF5") -> Project:
+# Distinct at a glance on a light or a dark board, and for the common kinds of colour blindness.
+PALETTE = ("#4C6EF5", "#E8590C", "#2F9E44", "#AE3EC9", "#1098AD", "#E03131", "#F59F00", "#5C7CFA", "#0CA678",
+           "#D6336C", "#74B816", "#7048E8")
+
+
+def next_colour(session: Session, user_id: int) -> str:
+    """The first colour of the palette none of the person's projects has (then the least used)."""
+    used = [c.upper() for c in session.scalars(select(Project.colour).where(Project.owner_id == user_id))]
+    return min(PALETTE, key=lambda c: (used.count(c.upper()), PALETTE.index(c)))
+
+
+def create_project(session: Session, user_id: int, name: str, colour: str | None = None) -> Project:
+    """A new project; without a colour, the next one of the palette (new projects look different)."""
+    colour = colour or next_colour(session, user_id)
     if not COLOUR.match(colour):
         raise ValidationError(f"{colour!r} is not a colour: use #RRGGBB")
     project = Project(owner_id=user_id, name=_project_name(session, user_id, name), colour=colour)

@@ -81,8 +81,18 @@ def count_pending(session: Session, user_id: int, state: str = "pending", *, spa
 
 def spaces(session: Session, user_id: int, state: str = "pending") -> list[str]:
     """The space keys of the person's queue rows in `state` (for the space filter)."""
-    stmt = _narrowed(select(PendingTask.confluence_space_key).distinct(), user_id, state, None, None, None)
-    return sorted(k for k in session.scalars(stmt.where(PendingTask.confluence_space_key.isnot(None))) if k)
+    return sorted(space_names(session, user_id, state))
+
+
+def space_names(session: Session, user_id: int, state: str = "pending") -> dict[str, str]:
+    """Space key -> the space's name (the key when no name is known), as the grid shows it."""
+    stmt = _narrowed(select(PendingTask.confluence_space_key, PendingTask.confluence_space_name).distinct(),
+                     user_id, state, None, None, None).where(PendingTask.confluence_space_key.isnot(None))
+    names: dict[str, str] = {}
+    for key, name in session.execute(stmt):
+        if key:
+            names[key] = names.get(key) or name or key
+    return names
 
 
 def list_pending(

@@ -79,7 +79,7 @@ def test_a_drag_to_done_completes_the_task_in_confluence(ctx, user_id, app_serve
     while sim.state.tasks[remote].status != "complete":
         assert time.monotonic() < deadline, "the simulated task never became complete"
         time.sleep(0.1)
-    column(page, "done").locator(".tk-card", has_text=title).locator(".s-synced").wait_for(timeout=20000)
+    column(page, "done").locator(".tk-card", has_text=title).locator(".s-synced").wait_for(state="attached", timeout=20000)
 
 
 def test_card_details_open_on_click_and_save_every_field(ctx, user_id, app_server, page):

@@ -127,7 +127,9 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
         time.sleep(0.1)
     # The page's watcher picks up the drained state: no card is left waiting.
     expect(page.get_by_text("Waiting to sync")).to_have_count(0, timeout=20000)
-    page.get_by_text("Synced").first.wait_for()
+    done = page.locator('.tk-cards[data-status="done"] .tk-card', has_text="Edited in the browser")
+    done.locator(".s-synced").wait_for(state="attached")  # synced: no pill (only states that need you show)
+    assert done.locator(".tk-state").inner_text() == ""
     settle(page)
     with ctx.session() as s:
         assert s.get(Card, card.id, populate_existing=True).sync_state == "synced"

@@ -266,3 +266,10 @@ def test_ids_out_of_range_are_not_found_not_errors(ctx, user_id):
         with pytest.raises(ValueError):
             form_id(forged)
     assert form_id(str(card.id)) == form_id(card.id) == card.id
+
+
+def test_new_projects_get_distinct_colours(ctx, user_id):
+    with ctx.session() as s:
+        colours = [projects.create_project(s, user_id, f"P{n}").colour for n in range(4)]
+        chosen = projects.create_project(s, user_id, "Mine", "#123456").colour
+    assert len(set(colours)) == 4 and chosen == "#123456"

@@ -15,7 +15,7 @@ def register(verbs: Verbs) -> None:
     projects_sub = group.add_subparsers(dest="projects_command", metavar="ACTION", required=True)
     add = projects_sub.add_parser("add", help="add a project", parents=[verbs.common])
     add.add_argument("name")
-    add.add_argument("--colour", default="#4C6EF5")
+    add.add_argument("--colour", default=None, help="#RRGGBB (default: the next colour no project of yours has)")
     projects_sub.add_parser("list", help="list projects", parents=[verbs.common])
 
     tasks = verbs.add("tasks", "list your cards", cmd_tasks, aliases=["cards"])

@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from trackli import fields, projects, queue, snooze, users
+from trackli.clock import due_words
 from trackli.errors import TrackliError
 from trackli.queue import PendingView
 from trackli.ui import widgets
@@ -32,8 +33,10 @@ UNDO = "board_undo"
 
 def task_data(row: PendingView, today: dt.date, show_site: bool) -> dict[str, Any]:
     url = row.url if row.url and row.url.startswith(("https://", "http://")) else None
+    due_label, due_kind = due_words(row.due_date, today)
     return {"id": row.id, "title": row.title, "due": row.due_date.isoformat() if row.due_date else None,
-            "overdue": bool(row.due_date and row.due_date < today), "page": row.page_title,
+            "overdue": bool(row.due_date and row.due_date < today), "due_label": due_label, "due_kind": due_kind,
+            "page": row.page_title,
             "space": row.space_name or row.space_key, "site": row.site if show_site else None, "url": url,
             "project": row.project, "returned": row.returned_from_snooze}
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from trackli.clock import due_words
 from trackli.board_view import Board, CardView
 from trackli.models import CARD_STATUSES
 from trackli.ui.widgets import STATUS_LABELS, SYNC_LABELS
@@ -31,12 +32,18 @@ _COMPONENT = st.components.v2.component(
 EMPTY = {"backlog": "Ideas and later", "todo": "Drop cards here", "in_progress": "Nothing in progress", "done": "Nothing done yet"}
 
 
+ATTENTION = ("waiting", "failed", "conflict")  # sync states a card shows; "synced" is the quiet normal
+
+
 def card_data(card: CardView, today: dt.date, show_site: bool) -> dict[str, Any]:
+    due_label, due_kind = due_words(card.due_date if card.status != "done" else None, today)
     return {
         "id": card.id, "title": card.title, "project": card.project, "project_colour": card.project_colour,
         "due": card.due_date.isoformat() if card.due_date else None, "overdue": card.overdue(today),
+        "due_label": due_label, "due_kind": due_kind,
         "sync": card.sync_state if card.source == "confluence" else "none",
-        "sync_label": SYNC_LABELS.get(card.sync_state, "") if card.source == "confluence" else "",
+        "sync_label": SYNC_LABELS.get(card.sync_state, "") if card.source == "confluence"
+        and card.sync_state in ATTENTION else "",
         "gone": bool(card.gone_reason), "site": card.site if show_site else None,
         "returned": card.returned_from_snooze,
     }

@@ -145,7 +145,11 @@ function cardMenu(ui, card) {
 function meta(c) {
   const row = el("div", "tk-meta");
   if (c.project) row.appendChild(el("span", "tk-project", c.project));
-  if (c.due) row.appendChild(el("span", c.overdue ? "tk-due overdue" : "tk-due", (c.overdue ? "overdue " : "due ") + c.due));
+  if (c.due_label) { // empty when there is no due date: nothing is drawn, not "None"
+    const due = el("span", `tk-due due-${c.due_kind || "later"}`, c.due_label);
+    if (c.due) due.title = c.due;
+    row.appendChild(due);
+  }
   if (c.page) row.appendChild(el("span", "tk-page", c.page));
   if (c.space) row.appendChild(el("span", "tk-space", c.space));
   if (c.site) row.appendChild(el("span", "tk-site", c.site));
@@ -205,7 +209,7 @@ function drawCard(ui, c) {
   more.tabIndex = -1;
   more.setAttribute("aria-label", `Move or open ${c.title}`);
   card.appendChild(more);
-  card.setAttribute("aria-label", [c.title, c.project, c.due ? `due ${c.due}` : "", c.gone ? "gone from Confluence" : c.sync_label].filter(Boolean).join(", "));
+  card.setAttribute("aria-label", [c.title, c.project, c.due_label, c.gone ? "gone from Confluence" : c.sync_label].filter(Boolean).join(", "));
   card.addEventListener("click", () => ui.send("open", { card: c.id }));
   card.addEventListener("focus", () => { ui.state.focus = card.dataset.id; });
   card.addEventListener("keydown", (e) => cardKeys(ui, card, e));
@@ -258,7 +262,7 @@ function drawTask(ui, t) {
   more.tabIndex = -1;
   more.setAttribute("aria-label", `Approve, dismiss or snooze ${t.title}`);
   node.appendChild(more);
-  node.setAttribute("aria-label", [t.title, t.due ? `due ${t.due}` : "", t.page].filter(Boolean).join(", "));
+  node.setAttribute("aria-label", [t.title, t.due_label, t.page].filter(Boolean).join(", "));
   node.addEventListener("click", () => taskEvent(ui, node, "edit"));
   node.addEventListener("keydown", (e) => {
     const list = Array.from(node.closest(".tk-cards").querySelectorAll(".tk-task"));
