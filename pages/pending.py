@@ -39,8 +39,8 @@ def queue_grid() -> None:
     rows, matching = [], 0
     if waiting_count:
         f1, f2, f3 = st.columns(3)
-        space = f1.selectbox("Space", ["All spaces"] + space_keys, key="filter_space",  # names, as the grid shows
-                             format_func=lambda k: k if k == "All spaces" else f"{space_names.get(k, k)} ({k})")
+        by_label = {f"{space_names[k]} ({k})": k for k in space_keys}  # names, as the grid shows them; keys small
+        space = by_label.get(f1.selectbox("Space", ["All spaces", *by_label], key="filter_space"), "All spaces")
         due_before = f2.date_input("Due on or before", value=None, key="filter_due")
         text = f3.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
         narrow = dict(space_key=None if space == "All spaces" else space, text=text or None, due_before=due_before)

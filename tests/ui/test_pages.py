@@ -49,6 +49,11 @@ def button(at, label: str):
     return next(b for b in at.button if b.label.startswith(label))
 
 
+def space_option(at, key: str) -> str:
+    """The space filter's option for a space key ("Engineering (ENG)")."""
+    return next(o for o in at.selectbox(key="filter_space").options if o.endswith(f"({key})"))
+
+
 def no_exceptions(at):
     assert not at.exception, [e.value for e in at.exception]
 
@@ -248,9 +253,10 @@ def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
 def test_bulk_actions_act_on_exactly_the_rows_shown(ctx, user_id, sim_env):
     synced(ctx, user_id, sim_env)
     at = open_page("pending")
-    at.selectbox(key="filter_space").select_index(1).run()
-    space = at.selectbox(key="filter_space").value
-    assert at.selectbox(key="filter_space").options[1].endswith(f"({space})")  # the space's name, its key small
+    label = at.selectbox(key="filter_space").options[1]
+    at.selectbox(key="filter_space").select(label).run()
+    space = label.rsplit("(", 1)[1].rstrip(")")  # the space's name, its key small
+    assert label.startswith(("Engineering", "Marketing", "Operations", "Design"))
     with ctx.session() as s:
         shown_ids = {r.id for r in queue.list_pending(s, user_id) if r.space_key == space}
     assert 0 < len(shown_ids) < 25
@@ -602,7 +608,7 @@ def test_queue_filters_by_space_due_date_and_text(ctx, user_id, sim_env):
     at = open_page("pending")
     assert len(at.data_editor[0].value) == 30
     space = sorted({r.space_key for r in everything})[0]
-    at.selectbox(key="filter_space").select(space).run()
+    at.selectbox(key="filter_space").select(space_option(at, space)).run()
     assert len(at.data_editor[0].value) == sum(r.space_key == space for r in everything)
     at.selectbox(key="filter_space").select("All spaces").run()
     cutoff = sorted(r.due_date for r in everything if r.due_date)[5]
@@ -739,12 +745,12 @@ def test_a_bulk_approvals_project_never_carries_over_to_the_next(ctx, user_id, s
         projects.create_project(s, user_id, "Marketing")
         keys = sorted({r.space_key for r in queue.list_pending(s, user_id) if r.space_key})
     at = open_page("pending")
-    at.selectbox(key="filter_space").select(keys[0]).run()
+    at.selectbox(key="filter_space").select(space_option(at, keys[0])).run()
     at.selectbox(key="default_project").select("Marketing").run()
     next(b for b in at.button if b.label.startswith("Approve") and b.label.endswith("shown → Marketing")).click().run()
     no_exceptions(at)
     assert at.selectbox(key="default_project").value is None  # cleared after the approval
-    at.selectbox(key="filter_space").select(keys[1]).run()
+    at.selectbox(key="filter_space").select(space_option(at, keys[1])).run()
     assert not any("→" in b.label for b in at.button)
     next(b for b in at.button if b.label.startswith("Approve") and b.label.endswith("shown")).click().run()
     no_exceptions(at)
