@@ -14,7 +14,7 @@ from trackli.clock import today_for, today_in
 from trackli.db import contains_words
 from trackli.errors import NotFound, ValidationError
 from trackli.fields import check_status
-from trackli.models import CARD_STATUSES, AtlassianConnection, Card, Project
+from trackli.models import CARD_STATUSES, AtlassianConnection, Card, PendingTask, Project
 
 
 @dataclass(frozen=True)
@@ -206,3 +206,38 @@ def board_page(session: Session, user_id: int, *, where: CardFilter = CardFilter
         stmt = _filtered(_card_rows(), user_id, where, today).where(Card.status == status).order_by(Card.position, Card.id)
         columns[status] = _views(session, stmt if limit is None else stmt.limit(limit))
     return Board(columns, counts)
+
+
+@dataclass(frozen=True)
+class Due:
+    """One dated thing on the Upcoming view: an open card, or a task waiting in the queue."""
+
+    kind: str  # "card" | "pending"
+    id: int
+    title: str
+    due_date: dt.date
+    column: str | None  # a card's status; None for a waiting task
+    project: str | None
+    url: str | None
+
+
+def upcoming(session: Session, user_id: int, today: dt.date | None = None, days: int = 14) -> list[Due]:
+    """Open cards and waiting tasks due from today to `days` ahead, overdue ones first, soonest first:
+    the calendar inside the app (this week and next by default). At most 500 of each."""
+    today = today or today_for(session, user_id)
+    until = today + dt.timedelta(days=days - 1)
+    cards = session.execute(
+        select(Card.id, Card.title, Card.due_date, Card.status, Project.name, Card.confluence_url)
+        .outerjoin(Project, Project.id == Card.project_id)
+        .where(Card.owner_id == user_id, Card.archived_at.is_(None), Card.snoozed_until.is_(None),
+               Card.status != "done", Card.due_date.isnot(None), Card.due_date <= until)
+        .order_by(Card.due_date, Card.id).limit(500))
+    waiting = session.execute(
+        select(PendingTask.id, PendingTask.task_title, PendingTask.due_date, Project.name, PendingTask.confluence_url)
+        .outerjoin(Project, Project.id == PendingTask.project_id)
+        .where(PendingTask.user_id == user_id, PendingTask.status == "pending", PendingTask.due_date.isnot(None),
+               PendingTask.due_date <= until)
+        .order_by(PendingTask.due_date, PendingTask.id).limit(500))
+    found = [Due("card", i, t, d, s, p, u) for i, t, d, s, p, u in cards if d is not None]
+    found += [Due("pending", i, t, d, None, p, u) for i, t, d, p, u in waiting if d is not None]
+    return sorted(found, key=lambda x: (x.due_date, x.kind, x.id))

@@ -92,3 +92,30 @@ def test_pending_snoozes_the_ticked_rows_and_the_snoozed_tab_brings_them_back(ct
     no_exceptions(at)
     with ctx.session() as s:
         assert s.get(PendingTask, rows[0]).status == "pending" and s.get(PendingTask, rows[1]).status == "snoozed"
+
+
+def test_upcoming_lists_cards_and_waiting_tasks_by_day(ctx, user_id, sim_env):
+    import datetime as dt
+
+    from tests.ui.test_pages import open_page, synced
+    from trackli import board, board_view
+
+    synced(ctx, user_id, sim_env)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    with ctx.session() as s:
+        board.create_card(s, user_id, "Late card", due_date=today - dt.timedelta(days=2))
+        board.create_card(s, user_id, "Card for tomorrow", due_date=today + dt.timedelta(days=1))
+        board.create_card(s, user_id, "Far away", due_date=today + dt.timedelta(days=40))
+        done = board.create_card(s, user_id, "Done already", due_date=today)
+        board.move_card(s, user_id, done.id, "done")
+        items = board_view.upcoming(s, user_id, today)
+    titles = [i.title for i in items]
+    assert titles[0] == "Late card" and "Card for tomorrow" in titles
+    assert "Far away" not in titles and "Done already" not in titles
+    assert any(i.kind == "pending" for i in items)  # waiting tasks with a due date too
+    assert [i.due_date for i in items] == sorted(i.due_date for i in items)
+    at = open_page("upcoming")
+    assert not at.exception
+    headings = [h.value for h in at.subheader]
+    assert headings[0] == "Overdue" and any(h.startswith("Tomorrow · ") for h in headings)
+    assert any("Late card" in m.value for m in at.markdown)

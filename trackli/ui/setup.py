@@ -29,6 +29,7 @@ NAV = (
     ("home.py", "Home", ":material/home:"),
     ("pages/pending.py", "Pending", ":material/inbox:"),
     ("pages/board.py", "Board", ":material/view_kanban:"),
+    ("pages/upcoming.py", "Upcoming", ":material/event_upcoming:"),
     ("pages/rules.py", "Rules", ":material/rule:"),
     ("pages/calendar.py", "Calendar", ":material/calendar_month:"),
     ("pages/connect.py", "Connect", ":material/link:"),
