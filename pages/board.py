@@ -21,9 +21,10 @@ widgets.flash()
 triage.sync_now(pc)
 
 
-def send_completions() -> None:
-    """Completion sync starts right away, off the page's thread: the move never waits for Confluence."""
-    background.sends.send_soon(ctx, uid)
+def send_completions(after_s: float = 0.0) -> None:
+    """Completion sync starts off the page's thread (after the Undo window, for a move into Done): the
+    move never waits for Confluence, and an undone drop never reaches it."""
+    background.sends.send_soon(ctx, uid, after_s)
 
 
 def on_move(event: dict) -> None:
@@ -35,13 +36,16 @@ def on_move(event: dict) -> None:
         st.session_state["board_notice"] = "That move was not saved: card not found on your board"
         return
     try:
-        card = pc.run(board.move_card, card_id, to, before=before)
+        was = pc.run(board.place_of, card_id)
+        wait = inbox.UNDO_FOR_S if to == "done" else 0.0  # Confluence is told only after the Undo window
+        card = pc.run(board.move_card, card_id, to, before=before, send_after_s=wait)
     except TrackliError as exc:
         st.session_state["board_notice"] = f"That move was not saved: {exc}"
         return
     widgets.remember_stamp("board_stamp", board_stamp())  # this tab already shows its own move
+    inbox.offer_move_undo(card_id, was, card.status, sending=card.sync_state == "waiting" and card.status == "done")
     if card.sync_state == "waiting":
-        send_completions()
+        send_completions(wait)
 
 
 def on_open(card_id: int) -> None:

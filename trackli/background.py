@@ -118,10 +118,23 @@ class BackgroundSender:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="completions")
         self._queued: set[Person] = set()
+        self._timers: dict[Person, threading.Timer] = {}
         self._lock = threading.Lock()
 
-    def send_soon(self, ctx: Context, user_id: int) -> None:
+    def send_soon(self, ctx: Context, user_id: int, after_s: float = 0.0) -> None:
+        """Drain the person's outbox now, or once `after_s` (an Undo window) has passed; a later ask
+        replaces an earlier timer, so one drain covers a burst of moves."""
         key = person(ctx, user_id)
+        if after_s > 0:
+            timer = threading.Timer(after_s + 0.5, self.send_soon, args=(ctx, user_id))
+            timer.daemon = True
+            with self._lock:
+                old = self._timers.pop(key, None)
+                self._timers[key] = timer
+            if old is not None:
+                old.cancel()
+            timer.start()
+            return
         with self._lock:
             if key in self._queued:
                 return

@@ -94,9 +94,11 @@ def edit_card(
 
 def move_card(
     session: Session, user_id: int, card_id: int, status: str, position: int | None = None, *,
-    before: int | None = None,
+    before: int | None = None, send_after_s: float = 0.0,
 ) -> Card:
     """Move a card to `status`: above the card `before`, or at index `position`, or to the column's end.
+    `send_after_s`: its completion waits that long before it may be sent (the board's Undo window), so a
+    move back within it sends nothing at all.
 
     Writes the moved card only: its new position is the midpoint of its new neighbours' (a column is
     renumbered in one statement on the rare move that finds no gap). A Confluence card entering or
@@ -143,7 +145,7 @@ def move_card(
         card.completed_at = None
     if (card.source == "confluence" and card.confluence_task_id and not card.gone_reason
             and (old_status == "done") != (status == "done")):
-        outbox.enqueue(session, card, remote_status_for(status))
+        outbox.enqueue(session, card, remote_status_for(status), not_before_s=send_after_s)
     if old_status != status:
         audit.record(
             session, user_id, "board.card_moved",
@@ -151,6 +153,16 @@ def move_card(
         )
     session.flush()
     return card
+
+
+def place_of(session: Session, user_id: int, card_id: int) -> tuple[str, int | None]:
+    """Where a card sits: its column and the card right below it (None at the end) — what Undo puts back."""
+    card = get_card(session, user_id, card_id)
+    below = session.scalar(select(Card.id).where(
+        Card.owner_id == user_id, Card.status == card.status, Card.archived_at.is_(None), Card.id != card.id,
+        (Card.position > card.position) | ((Card.position == card.position) & (Card.id > card.id)))
+        .order_by(Card.position, Card.id).limit(1))
+    return card.status, below
 
 
 def delete_card(session: Session, user_id: int, card_id: int) -> None:

@@ -24,7 +24,8 @@ from trackli.models import Card, OutboxEntry, OutboxState, RemoteStatus, remote_
 UNSENT: tuple[OutboxState, ...] = ("pending", "sending")
 
 
-def enqueue(session: Session, card: Card, desired: RemoteStatus) -> OutboxEntry | None:
+def enqueue(session: Session, card: Card, desired: RemoteStatus, not_before_s: float = 0.0) -> OutboxEntry | None:
+    """The card's desired Confluence status, to send (not before `not_before_s` from now: an Undo window)."""
     now = utcnow()
     entry = session.scalar(
         select(OutboxEntry).where(OutboxEntry.card_id == card.id, OutboxEntry.state == "pending").with_for_update()
@@ -56,7 +57,7 @@ def enqueue(session: Session, card: Card, desired: RemoteStatus) -> OutboxEntry 
         session.add(entry)
     entry.desired_status = desired
     entry.attempts = 0
-    entry.next_attempt_at = now
+    entry.next_attempt_at = now + dt.timedelta(seconds=max(0.0, not_before_s))
     entry.last_error = None
     entry.updated_at = now
     card.sync_state = "waiting"

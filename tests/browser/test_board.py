@@ -75,7 +75,7 @@ def test_a_drag_to_done_completes_the_task_in_confluence(ctx, user_id, app_serve
         title, remote = card.title, card.confluence_task_id
     goto(page, app_server, "/board", "Board")
     column(page, "todo").locator(".tk-card", has_text=title).drag_to(column(page, "done"))
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 40  # a move into Done is sent after its 10 s Undo window
     while sim.state.tasks[remote].status != "complete":
         assert time.monotonic() < deadline, "the simulated task never became complete"
         time.sleep(0.1)
@@ -145,3 +145,20 @@ def test_phone_width_shows_one_column_and_moves_by_the_card_menu(ctx, user_id, a
         assert order_in_db(ctx, user_id, "in_progress") == ["On the go"]
     finally:
         context.close()
+
+
+def test_undo_puts_a_dropped_card_back_and_confluence_never_hears_of_it(ctx, user_id, app_server, sim, page):
+    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
+    sync.sync_connection(ctx, conn)
+    with ctx.session() as s:
+        [card] = queue.approve(s, user_id, [queue.list_pending(s, user_id)[0].id])
+        title, remote = card.title, card.confluence_task_id
+    goto(page, app_server, "/board", "Board")
+    column(page, "todo").locator(".tk-card", has_text=title).drag_to(column(page, "done"))
+    saved(page, "done", title)
+    expect(page.locator(".tk-notice")).to_contain_text("sent to Confluence in 10 s unless you undo it")
+    page.get_by_role("button", name="Undo").click()
+    saved(page, "todo", title)
+    expect(page.locator(".tk-notice")).to_contain_text("back in To do")
+    time.sleep(12)  # past the window: nothing was sent
+    assert sim.state.tasks[remote].status == "incomplete" and sim.state.api_requests("PUT task") == []

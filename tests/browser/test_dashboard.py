@@ -121,7 +121,7 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
         card = s.scalar(select(Card).where(Card.title == "Edited in the browser"))
     page.locator(".tk-card", has_text="Edited in the browser").drag_to(page.locator('.tk-cards[data-status="done"]'))
     page.locator('.tk-cards[data-status="done"] .tk-card', has_text="Edited in the browser").wait_for()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 40  # a move into Done is sent after its 10 s Undo window
     while sim.state.tasks[card.confluence_task_id].status != "complete":
         assert time.monotonic() < deadline, "the simulated task never became complete"
         time.sleep(0.1)

@@ -149,3 +149,24 @@ def test_transient_failures_back_off_and_keep_the_change(sim_ctx, user_id, token
         card = s.get(Card, card_id)
         assert entry.state == "pending" and entry.attempts == 1 and entry.next_attempt_at > entry.updated_at
         assert card.sync_state == "waiting" and card.sync_error.startswith("Retrying")
+
+
+def test_a_move_into_done_waits_out_its_undo_window_and_an_undone_drop_sends_nothing(sim_ctx, user_id,
+                                                                                    token_connection, sim):
+    import time
+
+    [card_id] = approve_some(sim_ctx, user_id, token_connection, 1)
+    with sim_ctx.session() as s:
+        remote = board.move_card(s, user_id, card_id, "done", send_after_s=10).confluence_task_id
+    sim.state.reset_log()
+    assert completion.drain(sim_ctx).sent == 0  # inside the window: not claimed
+    with sim_ctx.session() as s:
+        board.move_card(s, user_id, card_id, "todo")  # Undo: back before the window ended
+        assert s.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+        assert s.get(Card, card_id).sync_state == "synced"
+    assert completion.drain(sim_ctx).sent == 0 and sim.state.api_requests("PUT task") == []
+    assert sim.state.tasks[remote].status == "incomplete"  # the accidental drop never reached Confluence
+    with sim_ctx.session() as s:
+        board.move_card(s, user_id, card_id, "done", send_after_s=0.3)
+    time.sleep(0.4)
+    assert completion.drain(sim_ctx).sent == 1 and sim.state.tasks[remote].status == "complete"

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from trackli import fields, projects, queue, snooze, users
+from trackli import board, fields, projects, queue, snooze, users
 from trackli.clock import due_words
 from trackli.errors import TrackliError
 from trackli.queue import PendingView
@@ -26,7 +26,7 @@ from trackli.ui.widgets import STATUS_LABELS
 
 PAGE = 200  # waiting tasks drawn; "Show more" adds another page
 SNOOZE_PRESETS = ("Tomorrow", "In 3 days", "Next Monday", "In 2 weeks")
-UNDO_FOR_S = 30.0
+UNDO_FOR_S = 10.0  # a board action's Undo; a move into Done waits this long before Confluence is told
 NOTICE = "board_notice"
 UNDO = "board_undo"
 
@@ -63,8 +63,20 @@ def undo_offer() -> dict[str, str] | None:
 
 
 def _offer_undo(states: list[queue.RowState], column: str) -> None:
-    st.session_state[UNDO] = {"token": uuid.uuid4().hex, "states": states, "column": column,
+    st.session_state[UNDO] = {"token": uuid.uuid4().hex, "kind": "queue", "states": states, "column": column,
                               "until": time.monotonic() + UNDO_FOR_S}
+
+
+def offer_move_undo(card_id: int, was: tuple[str, int | None], now_in: str, *, sending: bool) -> None:
+    """A card moved on the board: Undo puts it back where it was (a move into Done is sent to Confluence
+    only after this window, so an undone drop never reaches it)."""
+    if was[0] == now_in and not sending:
+        return  # reordered within a column: nothing worth a notice
+    st.session_state[UNDO] = {"token": uuid.uuid4().hex, "kind": "move", "card": card_id, "place": was,
+                              "until": time.monotonic() + UNDO_FOR_S}
+    label = STATUS_LABELS.get(now_in, now_in)
+    st.session_state[NOTICE] = (f"Moved to {label} — sent to Confluence in {UNDO_FOR_S:.0f} s unless you undo it."
+                                if sending else f"Moved to {label}.")
 
 
 def handle(pc: PageContext, event: dict[str, Any]) -> None:
@@ -118,6 +130,14 @@ def undo(pc: PageContext, token: str) -> None:
         st.session_state[NOTICE] = "Nothing to undo any more."
         return
     try:
+        if offer.get("kind") == "move":
+            status, below = offer["place"]
+            try:
+                pc.run(board.move_card, offer["card"], status, before=below)
+            except TrackliError:  # the card it sat above moved meanwhile: back to its column's end
+                pc.run(board.move_card, offer["card"], status)
+            st.session_state[NOTICE] = f"Undone: the card is back in {STATUS_LABELS.get(status, status)}."
+            return
         done = pc.run(queue.put_back, offer["states"], offer["column"])
     except TrackliError as exc:
         st.session_state[NOTICE] = f"Undo failed: {exc}"
