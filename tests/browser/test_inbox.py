@@ -6,7 +6,7 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import AppServer, settle
+from tests.browser.conftest import AppServer, settle, shot
 from tests.browser.test_dashboard import goto
 from trackli import board_view, connections, queue, sync
 from trackli.simulator import ME, ME_API_TOKEN
@@ -65,6 +65,7 @@ def test_a_task_created_upstream_appears_in_an_open_board_tab_without_a_click(ct
 def test_dragging_an_inbox_task_approves_it_where_it_lands_and_undo_puts_it_back(ctx, user_id, sim, app_server, page):
     connected(ctx, user_id, sim)
     goto(page, app_server, "/board", "Board")
+    shot(page, "board-inbox", full_page=False)
     task = page.locator(".tk-inbox .tk-task").first
     title = task.locator(".tk-title").inner_text()
     # Low in the empty In progress lane, far below its "Nothing in progress" box: it still lands there.
@@ -128,6 +129,8 @@ def test_phone_triage_from_the_bottom_sheet_and_pending_cards_by_touch(ctx, user
         expect(opener).to_have_text(f"Inbox ({count})")
         opener.tap()
         sheet = page.locator(".tk-sheet.open")
+        sheet.locator(".tk-triage").first.wait_for()
+        shot(page, "phone-inbox-sheet", full_page=False)
         first = sheet.locator(".tk-triage").first
         title = first.locator(".tk-title").inner_text()
         first.get_by_role("button", name="Approve").tap()
@@ -143,6 +146,7 @@ def test_phone_triage_from_the_bottom_sheet_and_pending_cards_by_touch(ctx, user
         goto(page, app_server, "/pending", "Pending")
         cards = page.locator(".st-key-pending_cards .tk-triage")
         cards.first.wait_for()
+        shot(page, "pending-phone", full_page=False)
         assert not page.get_by_test_id("stDataFrame").first.is_visible()  # the wide grid is not shown
         third = cards.first.locator(".tk-title").inner_text()
         cards.first.get_by_role("button", name="Snooze").tap()
