@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from bench.board import CHROMIUM, GRID_DRAWN, Server, _median_load
-from bench.scale import seed
+from bench.scale import pending_clicks, seed
 from trackli import connections, users
 from trackli.models import AtlassianConnection, User, utcnow
 from trackli.simulator import ME, ME_API_TOKEN
@@ -180,21 +180,11 @@ def bench_click_beside_scheduler(rows: list, url: str) -> None:
             try:
                 with sync_playwright() as p:
                     browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                    page.goto(f"{app.url}/pending")
-                    box = page.get_by_text("Select all 200 shown")
-                    box.wait_for(timeout=120000)
-                    page.get_by_role("button", name="Approve selected (0)").wait_for(timeout=120000)
-                    times = []
-                    for n in range(9):
-                        started = time.perf_counter()
-                        box.click()
-                        page.get_by_role("button", name=f"Approve selected ({0 if n % 2 else 200})").wait_for(timeout=60000)
-                        times.append(time.perf_counter() - started)
+                    times = pending_clicks(browser, f"{app.url}/pending", clicks=8)
                     browser.close()
             finally:
                 app.stop()
-            return times[1:]
+            return times
 
         off = clicks("off")
         on = clicks("on")

@@ -67,12 +67,17 @@ def test_drag_between_and_within_columns_keys_and_reload_keep_the_order(ctx, use
     shot(page, "board-kanban")
 
 
-def test_a_drag_to_done_completes_the_task_in_confluence(ctx, user_id, app_server, sim, page):
+def one_approved_card(ctx, user_id, sim) -> tuple[str, str]:
+    """A Confluence task approved onto the board: its title and its task id."""
     conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
     sync.sync_connection(ctx, conn)
     with ctx.session() as s:
         [card] = queue.approve(s, user_id, [queue.list_pending(s, user_id)[0].id])
-        title, remote = card.title, card.confluence_task_id
+        return card.title, card.confluence_task_id
+
+
+def test_a_drag_to_done_completes_the_task_in_confluence(ctx, user_id, app_server, sim, page):
+    title, remote = one_approved_card(ctx, user_id, sim)
     goto(page, app_server, "/board", "Board")
     column(page, "todo").locator(".tk-card", has_text=title).drag_to(column(page, "done"))
     deadline = time.monotonic() + 40  # a move into Done is sent after its 10 s Undo window
@@ -148,11 +153,7 @@ def test_phone_width_shows_one_column_and_moves_by_the_card_menu(ctx, user_id, a
 
 
 def test_undo_puts_a_dropped_card_back_and_confluence_never_hears_of_it(ctx, user_id, app_server, sim, page):
-    conn = connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN)
-    sync.sync_connection(ctx, conn)
-    with ctx.session() as s:
-        [card] = queue.approve(s, user_id, [queue.list_pending(s, user_id)[0].id])
-        title, remote = card.title, card.confluence_task_id
+    title, remote = one_approved_card(ctx, user_id, sim)
     goto(page, app_server, "/board", "Board")
     column(page, "todo").locator(".tk-card", has_text=title).drag_to(column(page, "done"))
     saved(page, "done", title)
