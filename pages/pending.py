@@ -105,23 +105,24 @@ def queue_grid() -> None:
         )
         selected = [ids[i] for i, chosen in enumerate(edited["select"].tolist()) if chosen]
 
-        a, b, c, d, e = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
         triage.forget_spent_project()  # one bulk approval's project never carries over to the next
-        target = a.selectbox("Project for cards without one", project_names, index=None, key="default_project",
-                             placeholder="(none) — or type a new project's name", accept_new_options=True)
-        into = f" → {target}" if target else ""  # the button says where the cards go
-
-        if b.button(f"Approve selected ({len(selected)}){into}", disabled=not selected, icon=":material/check:"):
-            triage.bulk(pc, "approve", selected)
-        if c.button(f"Approve {len(ids)} shown{into}", icon=":material/done_all:"):
-            triage.bulk(pc, "approve", ids)
-        if d.button(f"Dismiss selected ({len(selected)})", disabled=not selected, icon=":material/close:"):
-            triage.bulk(pc, "dismiss", selected)
-        with e.popover(f"Snooze selected ({len(selected)})", icon=":material/snooze:", disabled=not selected):
-            until = triage.until_picker("queue_snooze")
-            if st.button("Snooze", key="queue_snooze_go", type="primary", disabled=until is None):
-                st.session_state["queue_snooze_until"] = until
-                triage.bulk(pc, "snooze", selected)
+        target = st.selectbox("Project for cards without one", project_names, index=None, key="default_project",
+                              placeholder="(none) — or type a new project's name", accept_new_options=True,
+                              width=420)
+        into = f" → {target}" if target else ""  # the buttons say where the cards go
+        # One row that wraps, each button as wide as its words: the counts are always readable.
+        with st.container(horizontal=True, gap="small"):
+            if st.button(f"Approve selected ({len(selected)}){into}", disabled=not selected, icon=":material/check:"):
+                triage.bulk(pc, "approve", selected)
+            if st.button(f"Approve {len(ids)} shown{into}", icon=":material/done_all:"):
+                triage.bulk(pc, "approve", ids)
+            if st.button(f"Dismiss selected ({len(selected)})", disabled=not selected, icon=":material/close:"):
+                triage.bulk(pc, "dismiss", selected)
+            with st.popover(f"Snooze selected ({len(selected)})", icon=":material/snooze:", disabled=not selected):
+                until = triage.until_picker("queue_snooze")
+                if st.button("Snooze", key="queue_snooze_go", type="primary", disabled=until is None):
+                    st.session_state["queue_snooze_until"] = until
+                    triage.bulk(pc, "snooze", selected)
         st.caption("Edits to title, due date and project are saved as you make them; "
                    "a task you edited keeps your values when Confluence changes.")
 
