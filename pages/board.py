@@ -13,12 +13,13 @@ from trackli.ui.kanban import board_data, kanban
 from trackli.ui.widgets import STATUS_LABELS
 
 PAGE = 200  # cards drawn per column; "Show more" adds another page
+HINT = ("Drag cards between columns — and waiting tasks from the Inbox onto a column to approve them — or focus one "
+        "and press Shift+arrows; ⋯ (or M) opens its menu, a click (or Enter) its details.")
 pc = setup.page("Board", ":material/view_kanban:")
 ctx, uid = pc.ctx, pc.user_id
 
 board_stamp = widgets.watch("board_stamp", ctx, uid, changes.versions)  # cards, and the inbox's queue
 widgets.flash()
-triage.sync_now(pc)
 
 
 def send_completions(after_s: float = 0.0) -> None:
@@ -96,8 +97,14 @@ with ctx.session() as session:
 active_projects = [p for p in every_project if not p.archived]
 by_name = {p.name: p.id for p in active_projects}
 
-top_middle, top_right = st.columns(2)
-with top_middle.expander("Projects", icon=":material/folder:"):
+# One compact toolbar row (the search and filters follow, in the board's fragment): the cards start high.
+toolbar = st.container(horizontal=True, gap="small", vertical_alignment="center")
+with toolbar:
+    triage.sync_button(pc)
+projects_box = toolbar.popover("Projects", icon=":material/folder:", help="Rename, recolour, archive or create projects")
+add_box = toolbar.popover("Add a card", icon=":material/add:", help="A card of your own (not from Confluence)")
+triage.sync_progress()
+with projects_box:
     if not every_project:
         st.caption("No projects yet. A project groups cards: create one here, or type a name in the queue's "
                    "Project column.")
@@ -118,7 +125,7 @@ with top_middle.expander("Projects", icon=":material/folder:"):
             if widgets.act(lambda: pc.run(projects.create_project, name, colour.upper()))[0]:
                 widgets.flash(f"Project {name.strip()!r} created")
                 st.rerun()
-with top_right.expander("Add a card", icon=":material/add:"):
+with add_box:
     with st.form("add_card", clear_on_submit=True):
         title = st.text_input("Title", max_chars=MAX_TITLE)
         c1, c2, c3 = st.columns(3)
@@ -144,6 +151,7 @@ def draw_board() -> None:
     """Filters, the board and the open card: a move or a filter reruns only this, not the whole page."""
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
     text_filter = f1.text_input("Search", key="board_text", placeholder="Search words in the title, page or note",
+                                help=HINT,
                                 label_visibility="collapsed")
     narrowed = sum(st.session_state.get(k) not in (None, v) for k, v in
                    (("board_project", "All projects"), ("board_due", "any"), ("board_sync", "any")))
@@ -173,8 +181,6 @@ def draw_board() -> None:
                 "**Pending**); or add a card of your own.", icon=":material/view_kanban:")
     if filtered and not any(page.counts.values()):
         st.caption("No card matches these filters.")
-    st.caption("Drag cards between columns — and waiting tasks from the Inbox onto a column to approve them — or "
-               "focus one and press Shift+arrows; ⋯ (or M) opens its menu, a click (or Enter) its details.")
     kanban(board_data(page, today=today, density=density.lower(), notice=st.session_state.pop("board_notice", None),
                       version=st.session_state.get("board_stamp"), inbox=waiting, undo=inbox.undo_offer()),
            key="kanban", on_move=on_move, on_open=on_open, on_more=on_more, on_inbox=on_inbox, on_undo=on_undo)

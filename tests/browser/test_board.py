@@ -163,3 +163,21 @@ def test_undo_puts_a_dropped_card_back_and_confluence_never_hears_of_it(ctx, use
     expect(page.locator(".tk-notice")).to_contain_text("back in To do")
     time.sleep(12)  # past the window: nothing was sent
     assert sim.state.tasks[remote].status == "incomplete" and sim.state.api_requests("PUT task") == []
+
+
+def test_the_board_opens_on_the_work_at_desktop_width(ctx, user_id, app_server, browser):
+    """One compact toolbar row: at 1440×900 the first card starts within the top 320 px."""
+    with ctx.session() as s:
+        for title in ("First", "Second", "Third"):
+            board.create_card(s, user_id, title)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    try:
+        goto(page, app_server, "/board", "Board")
+        first = column(page, "todo").locator(".tk-card").first
+        first.wait_for()
+        top = first.bounding_box()["y"]
+        shot(page, "board-desktop", full_page=False)
+        assert top <= 320, top
+    finally:
+        context.close()

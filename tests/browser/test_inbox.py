@@ -127,6 +127,8 @@ def test_phone_triage_from_the_bottom_sheet_and_pending_cards_by_touch(ctx, user
         count = len(waiting(ctx, user_id))
         opener = page.locator(".tk-sheet-open")
         expect(opener).to_have_text(f"Inbox ({count})")
+        box = opener.bounding_box()
+        assert box["y"] + box["height"] <= 844, box  # the work is on the first screen of a phone
         opener.tap()
         sheet = page.locator(".tk-sheet.open")
         sheet.locator(".tk-triage").first.wait_for()

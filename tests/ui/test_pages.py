@@ -540,7 +540,7 @@ def test_no_secret_on_any_page_after_a_full_flow(ctx, user_id, sim_env):
     secrets = {ME_API_TOKEN, sim_env.state.client_secret} | set(sim_env.state.access_tokens) | set(sim_env.state.refresh_tokens)
     # Each page must show its real content, or a page that failed to render would pass for want of text.
     expected = {None: "Waiting for approval", "pending": "Edits to title, due date and project",
-                "board": "Drag cards between columns", "connect": "last sync", "audit": "Details",
+                "board": "A project groups cards", "connect": "last sync", "audit": "Details",
                 "diagnostics": "Live probe"}
     for page, marker in expected.items():
         at = open_page(page)

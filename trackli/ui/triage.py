@@ -26,11 +26,21 @@ EDITABLE = {"title": "title", "due": "due_date", "project": "project"}  # grid c
 
 def sync_now(pc: PageContext) -> None:
     """The Sync now button: the sync runs off the page's thread; this tab shows its progress, then its result."""
-    if st.button("Sync now", type="primary", icon=":material/sync:"):
+    sync_button(pc)
+    sync_progress()
+
+
+def sync_button(pc: PageContext) -> None:
+    """Just the button (a toolbar places it; `sync_progress` shows what it started, below)."""
+    if st.button("Sync now", type="primary", icon=":material/sync:",
+                 help="Fetch from Confluence now (Trackli also keeps itself current on its own)"):
         ok, started = widgets.act(lambda: background.syncs.start(pc.ctx, pc.user_id), later=True, failure="warning")
         if ok:
             st.session_state["sync_job"] = started  # this tab reports the sync it started
         st.rerun()
+
+
+def sync_progress() -> None:
     _sync_progress()
 
 
