@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from trackli import projects, rules
+from trackli import projects, queue, rules
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, triage, widgets
 from trackli.ui.widgets import STATUS_LABELS
@@ -70,10 +70,17 @@ for index, rule in enumerate(mine):
 
 # -- a new rule, previewed before it is saved ------------------------------------------------------
 st.subheader("Add a rule")
+if st.session_state.pop("_rule_saved", False):  # a saved rule's form starts empty again
+    for key in [k for k in st.session_state if str(k).startswith("new_")]:
+        del st.session_state[key]
 with ctx.session() as session:
     project_names = [p.name for p in projects.list_projects(session, uid)]
+    spaces_seen = queue.space_names(session, uid, "all")  # the spaces of the person's tasks, by name
 c1, c2, c3 = st.columns(3)
-space = c1.text_input("Space key", key="new_space", placeholder="e.g. ENG")
+space_labels = {f"{name} ({key})": key for key, name in sorted(spaces_seen.items(), key=lambda kv: kv[1].casefold())}
+picked = c1.selectbox("Space", list(space_labels), index=None, key="new_space", accept_new_options=True,
+                      placeholder="any space — or type a space key")
+space = space_labels.get(picked, picked) if picked else None
 title_has = c2.text_input("Title contains the words", key="new_title_has")
 page_has = c3.text_input("Page title contains", key="new_page_has")
 c4, c5, c6 = st.columns(3)
@@ -108,4 +115,5 @@ if p2.button("Save rule", key="new_save", type="primary", icon=":material/save:"
     if ok:
         widgets.flash("Rule saved: it runs on new tasks from the next sync. Apply it to the waiting queue above "
                       "if you want.")
+        st.session_state["_rule_saved"] = True
         st.rerun()

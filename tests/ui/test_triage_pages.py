@@ -119,3 +119,19 @@ def test_upcoming_lists_cards_and_waiting_tasks_by_day(ctx, user_id, sim_env):
     headings = [h.value for h in at.subheader]
     assert headings[0] == "Overdue" and any(h.startswith("Tomorrow · ") for h in headings)
     assert any("Late card" in m.value for m in at.markdown)
+
+
+def test_the_rules_form_offers_spaces_by_name_and_starts_empty_after_saving(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    at = open_page("rules")
+    options = at.selectbox(key="new_space").options
+    assert options and all(o.endswith(")") and "(" in o for o in options)  # "Engineering (ENG)": names, keys small
+    label = options[0]
+    key = label.rsplit("(", 1)[1].rstrip(")")
+    at.selectbox(key="new_space").set_value(label)
+    at.selectbox(key="new_does").set_value("Dismiss").run()
+    button(at, "Save rule").click().run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        assert s.scalar(select(Rule.space_key)) == key  # the key is stored, the name was shown
+    assert at.selectbox(key="new_space").value is None and at.selectbox(key="new_does").value == "Set a project"
