@@ -60,7 +60,6 @@ class Worker:
         self.sync_kwargs = sync_kwargs
         self.stop_event = threading.Event()
         self.last_chores: dict[str, float] = {}
-        self.next_due_at: float | None = None  # monotonic: when this worker looks for due connections next
         self.report_lock = threading.Lock()
         self.report: dict = self._summary(scheduler.Cadence(1.0, None, None, 0, 0))  # serving: synced since the last report
 
@@ -136,7 +135,6 @@ class Worker:
                     self._start(pool, running, claimed, pace.stretch, None)
                     # Wake when a sync ends (a slot frees up) or the next connection is due.
                     timeout = self._idle()
-                    self.next_due_at = time.monotonic() + timeout
                     if running:
                         done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
                         self._collect(done, running)

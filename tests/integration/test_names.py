@@ -1,8 +1,6 @@
 """The per-connection name cache (trackli.names): a sweep writes only what changed and drops what is no
 longer needed; a poll adds; known() answers from the cache only. On both databases."""
 
-import datetime as dt
-
 from sqlalchemy import event, func, select
 
 from trackli import connections, names
