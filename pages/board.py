@@ -103,7 +103,8 @@ with toolbar:
     triage.sync_button(pc)
 projects_box = toolbar.popover("Projects", icon=":material/folder:", help="Rename, recolour, archive or create projects")
 add_box = toolbar.popover("Add a card", icon=":material/add:", help="A card of your own (not from Confluence)")
-triage.sync_progress()
+with toolbar:
+    triage.sync_progress()  # one short line beside the buttons while a sync runs
 with projects_box:
     if not every_project:
         st.caption("No projects yet. A project groups cards: create one here, or type a name in the queue's "

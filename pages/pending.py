@@ -15,9 +15,6 @@ ctx, uid = pc.ctx, pc.user_id
 stamp = widgets.watch("pending_stamp", ctx, uid, changes.queue_version, waiting=queue.changes_since)
 widgets.flash()
 
-triage.sync_now(pc)  # runs in the background; this page stays usable and shows its progress
-triage.confirm_banner(pc)
-triage.undo_banner(pc)
 queue_tab, snoozed_tab, dismissed_tab, gone_tab = st.tabs(
     ["Waiting", "Snoozed", "Dismissed", "Gone from Confluence"], key="pending_tab", on_change="rerun")
 
@@ -37,20 +34,28 @@ def queue_grid() -> None:
         space_keys = sorted(space_names, key=lambda k: (space_names[k].casefold(), k))
         several_sites = len(connections.list_connections(session, uid)) > 1
     rows, matching = [], 0
+    # One toolbar row (filters, Select all, Sync now): the grid starts high, and nothing above it ever
+    # grows after an action (what an action did is said by a toast; its Undo sits by the buttons below).
+    toolbar = st.container(horizontal=True, gap="small", vertical_alignment="bottom", key="pending_toolbar")
     if waiting_count:
-        f1, f2, f3 = st.columns(3)
         by_label = {f"{space_names[k]} ({k})": k for k in space_keys}  # names, as the grid shows them; keys small
-        space = by_label.get(f1.selectbox("Space", ["All spaces", *by_label], key="filter_space"), "All spaces")
-        due_before = f2.date_input("Due on or before", value=None, key="filter_due")
-        text = f3.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
+        space = by_label.get(toolbar.selectbox("Space", ["All spaces", *by_label], key="filter_space", width=240),
+                             "All spaces")
+        due_before = toolbar.date_input("Due on or before", value=None, key="filter_due", width=170)
+        text = toolbar.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
         narrow = dict(space_key=None if space == "All spaces" else space, text=text or None, due_before=due_before)
         with ctx.session() as session:  # what is shown is read, a page at a time; the rest is counted
             matching = widgets.per_version(f"matching {narrow}", version,
                                            lambda: queue.count_pending(session, uid, **narrow))
-            page = triage.page_picker(matching, PAGE)
+            with toolbar:
+                page = triage.page_picker(matching, PAGE)
             rows = queue.list_pending(session, uid, "pending", stable_order=True, limit=PAGE,
                                       offset=(page - 1) * PAGE, **narrow)
 
+    select_all = toolbar.checkbox(f"Select all {len(rows)} shown", key="select_all") if rows else False
+    with toolbar:
+        triage.sync_button(pc)  # runs in the background; its progress shows beside it
+        triage.sync_progress()
     if not waiting_count:
         st.info("Nothing waiting. Tasks land here when someone assigns you a Confluence task "
                 "(an @mention inside a task) — press **Sync now**, or let the scheduled worker fetch them.",
@@ -59,7 +64,6 @@ def queue_grid() -> None:
         st.info("No pending task matches these filters.")
     else:
         ids = [r.id for r in rows]
-        select_all = st.checkbox(f"Select all {len(rows)} shown", key="select_all")
         if matching > len(rows):
             st.caption(f"{matching} tasks match: {len(rows)} are shown on this page; the buttons act on the rows shown.")
         fresh = pd.DataFrame(
@@ -87,6 +91,7 @@ def queue_grid() -> None:
             frame,
             key="queue",
             hide_index=True,
+            placeholder="",  # an empty due date is empty, not a grey "None"
             disabled=[c for c in ("page", "space", "site", "routed", "link") if c in frame.columns],
             column_config={
                 "select": st.column_config.CheckboxColumn("", width=40),
@@ -125,6 +130,8 @@ def queue_grid() -> None:
                     triage.bulk(pc, "snooze", selected)
         st.caption("Edits to title, due date and project are saved as you make them; "
                    "a task you edited keeps your values when Confluence changes.")
+    triage.confirm_banner(pc)  # a bulk action on many rows asks here, by its buttons: the grid never moves
+    triage.undo_banner(pc)
 
 
 with queue_tab:

@@ -40,6 +40,11 @@ def shown(element) -> str:
     return MARKDOWN_ESCAPE.sub(r"\1", str(element.value)).replace("&amp;", "&")
 
 
+def said(at) -> str:
+    """What the page said about an action: a toast (success, which never moves the page) or a banner."""
+    return "\n".join(shown(e) for e in [*at.toast, *at.success])
+
+
 def texts(at) -> str:
     parts = list(at.markdown) + list(at.error) + list(at.warning) + list(at.info) + list(at.success) + list(at.caption)
     return "\n".join(shown(p) for p in parts)
@@ -141,7 +146,7 @@ def test_sync_now_fills_the_queue_and_reports(ctx, user_id, sim_env):
     no_exceptions(at)
     finish_sync(ctx, user_id, at)
     no_exceptions(at)
-    assert "Sync finished: 30 new" in shown(at.success[0])
+    assert "Sync finished: 30 new" in said(at)
     assert len(at.data_editor[0].value) == 30
     assert "Pending 30" in {p.proto.label for p in at.get("page_link")}
 
@@ -152,11 +157,11 @@ def test_sync_now_runs_off_the_page_so_the_page_stays_usable_while_atlassian_is_
     at = open_page("pending")
     button(at, "Sync now").click().run()
     assert background.syncs.current(ctx, user_id).done.is_set() is False  # the run returned while it syncs
-    assert any("Syncing with Confluence" in shown(i) for i in at.info)
+    assert any("Syncing…" in shown(c) for c in at.caption)  # beside the button: nothing below it moves
     assert button(at, "Dismiss selected")  # the queue is still there to work with
     assert len(at.data_editor[0].value) == 30
     finish_sync(ctx, user_id, at)
-    assert "Sync finished: 0 new" in shown(at.success[0])
+    assert "Sync finished: 0 new" in said(at)
 
 
 def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, sim_env, monkeypatch):
@@ -171,7 +176,7 @@ def test_sync_now_without_a_connection_and_too_soon(ctx, user_id, sim_env, monke
     assert not background.syncs.current(ctx, user_id).done.is_set()
     button(at, "Sync now").click().run()  # while it runs: the same sync, not a second one
     finish_sync(ctx, user_id, at)
-    assert "Sync finished: 30 new" in shown(at.success[0])
+    assert "Sync finished: 30 new" in said(at)
     button(at, "Sync now").click().run()
     assert "try again in" in shown(at.warning[0])
     with ctx.session() as s:
@@ -232,20 +237,20 @@ def test_approve_all_dismiss_and_restore(ctx, user_id, sim_env):
     at.session_state["queue"] = {"edited_rows": {2: {"select": True}}, "added_rows": [], "deleted_rows": []}
     at.run()
     button(at, "Dismiss selected").click().run()
-    assert "1 task(s) dismissed" in shown(at.success[0])
+    assert "1 task(s) dismissed" in said(at)
     at.multiselect(key="restore_pick").select(at.multiselect(key="restore_pick").options[0]).run()
     button(at, "Restore").click().run()
-    assert "1 task(s) back in the queue" in shown(at.success[0])
+    assert "1 task(s) back in the queue" in said(at)
     button(at, "Approve 30 shown").click().run()  # more than 25: asked first
     assert "Approve 30 tasks at once?" in shown(at.warning[0])
     with ctx.session() as s:
         assert queue.pending_count(s, user_id) == 30
     button(at, "Yes, approve 30").click().run()
-    assert "30 card(s) added" in shown(at.success[0])
+    assert "30 card(s) added" in said(at)
     with ctx.session() as s:
         assert queue.pending_count(s, user_id) == 0
     button(at, "Undo").click().run()  # back exactly as they were, and the cards off the board
-    assert "30 task(s) back as they were, 30 card(s) taken off the board" in shown(at.success[0])
+    assert "30 task(s) back as they were, 30 card(s) taken off the board" in said(at)
     with ctx.session() as s:
         assert queue.pending_count(s, user_id) == 30 and board_view.list_cards(s, user_id) == []
 
@@ -321,7 +326,7 @@ def test_card_details_edit_every_field_and_archive_restore(ctx, user_id):
         view = board_view.card_view(s, user_id, card_id)
     assert (view.title, view.due_date, view.project, view.note) == ("Draft the *real* plan", dt.date(2026, 12, 24),
                                                                     "Platform", "ask <b>Ana</b>")
-    assert "open_card" not in at.session_state and "Card saved" in shown(at.success[0])
+    assert "open_card" not in at.session_state and "Card saved" in said(at)
     open_card(at, card_id)
     button(at, "Archive").click().run()
     assert "No cards yet" in texts(at)  # its only card is archived
@@ -409,7 +414,7 @@ def test_oauth_callback_on_the_connect_page_and_its_replay(ctx, user_id, sim_env
     query = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)
     at = open_page("connect", code=query["code"][0], state=query["state"][0])
     no_exceptions(at)
-    assert "Connected to Atlassian" in shown(at.success[0])
+    assert "Connected to Atlassian" in said(at)
     assert dict(at.query_params) == {}
     replay = open_page("connect", code=query["code"][0], state=query["state"][0])
     assert "already completed" in replay.info[0].value
@@ -435,7 +440,7 @@ def test_api_token_form_and_disconnect(ctx, user_id, sim_env):
     at.text_input[2].input(ME_API_TOKEN)
     button(at, "Connect with token").click().run()
     no_exceptions(at)
-    assert "Connected with the API token" in shown(at.success[0])
+    assert "Connected with the API token" in said(at)
     button(at, "Disconnect").click().run()
     with ctx.session() as s:
         conn = s.scalar(select(AtlassianConnection))
@@ -466,7 +471,7 @@ def test_diagnostics_reconnect_needed_and_healthy(ctx, user_id, sim_env):
     at = open_page("diagnostics")
     button(at, "Run live probe").click().run()
     no_exceptions(at)
-    assert "Everything works" in shown(at.success[0])
+    assert "Everything works" in said(at)
     write = at.dataframe[1].value
     assert bool(write[write["API"] == "write tasks"].iloc[0]["Answered"])
     connections.disconnect(ctx, user_id, conn)
@@ -596,7 +601,7 @@ def test_several_sites_on_the_callback_ask_the_person_to_choose(ctx, user_id, si
     choice.set_value(sim_env.state.cloud_id).run()
     button(at, "Use this site").click().run()
     no_exceptions(at)
-    assert "Connected to Atlassian" in shown(at.success[0])
+    assert "Connected to Atlassian" in said(at)
     with ctx.session() as s:
         assert s.scalar(select(AtlassianConnection.cloud_id)) == sim_env.state.cloud_id
 
@@ -685,7 +690,7 @@ def test_home_and_board_sync_too_and_home_lists_what_needs_the_person(ctx, user_
         button(at, "Sync now").click().run()
         finish_sync(ctx, user_id, at)
         no_exceptions(at)
-        assert "Sync finished" in shown(at.success[0]), page
+        assert "Sync finished" in said(at), page
     with ctx.session() as s:
         a, b, c = queue.approve(s, user_id, [r.id for r in queue.list_pending(s, user_id)[:3]])
         s.get(Card, a.id).sync_state, s.get(Card, a.id).sync_error = "conflict", "Reopened in Confluence"

@@ -49,8 +49,10 @@ def cmd_simulator(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def port_free(port: int) -> bool:
-    """Can a server listen on 127.0.0.1:`port` now?"""
+    """Can a server listen on 127.0.0.1:`port` now? (As servers do, SO_REUSEADDR: the connections of a
+    demo stopped a moment ago, still in TIME_WAIT, do not make its port look taken; a listener does.)"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

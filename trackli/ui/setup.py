@@ -140,6 +140,8 @@ def _navigation(pc: PageContext) -> None:
             st.page_link(path, label=label, icon=icon)
         st.divider()
         st.caption(f"Signed in as {pc.display_name or pc.email}" if teams_mode() else f"Single-user mode · {pc.email}")
+        if pc.ctx.settings.demo:
+            st.caption(DEMO_WORDS)
         if teams_mode():
             st.button("Sign out", icon=":material/logout:", on_click=st.logout)
 
@@ -156,18 +158,23 @@ def health(pc: PageContext) -> tuple[str, int]:
     return ("ok" if healthy else "attention"), count
 
 
+DEMO_WORDS = ("Demo mode: Trackli is connected to a simulated Atlassian site on this machine; "
+              "nothing here talks to atlassian.com.")
+
+
 def _header(pc: PageContext, title: str) -> None:
-    if pc.ctx.settings.demo:
-        st.info("Demo mode: Trackli is connected to a **simulated** Atlassian site on this machine; "
-                "nothing here talks to atlassian.com.", icon=":material/science:")
     left, middle, right = st.columns([3, 2, 1], vertical_alignment="center")
     left.title(title)
     state, count = health(pc)
+    demo = pc.ctx.settings.demo  # a badge in the header, not a banner above it: the work starts high
+    badges = [":blue-badge[:material/science: Demo: simulated Atlassian]"] if demo else []
     if state == "ok":
-        middle.markdown(":green-badge[:material/check_circle: Connected]")
-    elif state == "attention":
+        badges.append(":green-badge[:material/check_circle: Connected]")
+    if badges:
+        middle.markdown(" ".join(badges), help=DEMO_WORDS if demo else None)
+    if state == "attention":
         middle.page_link("pages/connect.py", label="Connection needs attention", icon=":material/warning:")
-    else:
+    elif state == "none":
         middle.page_link("pages/connect.py", label="Connect Atlassian", icon=":material/link:")
     right.page_link("pages/pending.py", label=f"Pending {count}", icon=":material/inbox:")
     # The browser tab says how much is waiting, so new work is seen from another tab too.

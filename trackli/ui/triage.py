@@ -49,9 +49,8 @@ def _sync_progress() -> None:
     job = st.session_state.get("sync_job")
     if job is None:
         return
-    if not job.done.is_set():
-        st.info(f"Syncing with Confluence… fetched {job.pages} page(s) of tasks, {job.tasks} task(s) so far",
-                icon=":material/sync:")
+    if not job.done.is_set():  # one short line beside the button: nothing below it moves
+        st.caption(f":material/sync: Syncing… {job.pages} page(s), {job.tasks} task(s) so far")
         return
     del st.session_state["sync_job"]
     if job.error:

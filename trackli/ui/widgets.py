@@ -169,14 +169,18 @@ def remember_stamp(key: str, stamp: Hashable) -> None:
 
 
 def flash(message: str | None = None, kind: str = "success") -> None:
-    """Show a message on the next run (after st.rerun), or set one to show."""
+    """Show a message on the next run (after st.rerun), or set one to show. Success is a toast (the
+    page does not move under the person's pointer); a warning or an error stays on the page."""
     if message is not None:
         st.session_state["_flash"] = (kind, message)
         return
     pending = st.session_state.pop("_flash", None)
     if pending:
         kind, text = pending
-        getattr(st, kind)(text)
+        if kind == "success":
+            st.toast(text, icon=":material/check_circle:", duration="long")
+        else:
+            getattr(st, kind)(text)
 
 
 def act(action: Callable[[], T], *, done: str | Callable[[T], str] | None = None,
