@@ -6,6 +6,7 @@ transaction (trackli.outbox): the board never waits on Confluence.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,14 +15,14 @@ from sqlalchemy.orm import Session
 from trackli import audit, outbox
 from trackli.errors import NotFound, ValidationError
 from trackli.fields import check_status, clean_title, parse_due
-from trackli.models import MAX_ID, Card, remote_status_for, utcnow
+from trackli.models import MAX_ID, Card, PendingTask, remote_status_for, utcnow
 from trackli.positions import GAP, lock_board, next_position, renumber, top_position
 from trackli.projects import get_project, resolve_project
 
 # Names other rooms and pages have used from here; their homes are fields, positions and projects.
 __all__ = ["GAP", "check_status", "clean_title", "create_card", "delete_card", "edit_card", "get_card", "lock_board",
            "mark_remote_completed", "move_card", "next_position", "parse_due", "renumber", "resolve_project",
-           "top_position", "unlink_card", "archive_card"]
+           "top_position", "unlink_card", "archive_card", "DeletedCard", "undelete_card", "unarchive_to"]
 
 
 # ---- cards --------------------------------------------------------------------------------------
@@ -165,13 +166,62 @@ def place_of(session: Session, user_id: int, card_id: int) -> tuple[str, int | N
     return card.status, below
 
 
-def delete_card(session: Session, user_id: int, card_id: int) -> None:
-    """Delete a card for good. A Confluence task stays approved in the queue, so it does not come back."""
+@dataclass(frozen=True)
+class DeletedCard:
+    """A card as it was the moment it was deleted (or sent back): what Undo puts back, id and all."""
+
+    values: dict[str, Any]
+    pending_id: int | None  # the queue row that approved it, if any
+
+    @property
+    def card_id(self) -> int:
+        return int(self.values["id"])
+
+
+def keep(session: Session, card: Card) -> DeletedCard:
+    """Everything needed to bring `card` back after it is deleted."""
+    values = {attr.key: getattr(card, attr.key) for attr in Card.__mapper__.column_attrs}
+    pending_id = session.scalar(select(PendingTask.id).where(PendingTask.card_id == card.id))
+    return DeletedCard(values, pending_id)
+
+
+def delete_card(session: Session, user_id: int, card_id: int) -> DeletedCard:
+    """Delete a card. A Confluence task stays approved in the queue, so it does not come back; what is
+    returned lets Undo bring the card back (`undelete_card`)."""
     card = get_card(session, user_id, card_id)
+    kept = keep(session, card)
     audit.record(session, user_id, "board.card_deleted", {"card_id": card.id, "title": card.title[:100],
                                                           "confluence_task_id": card.confluence_task_id}, provider="trackli")
     session.delete(card)
     session.flush()
+    return kept
+
+
+def undelete_card(session: Session, user_id: int, kept: DeletedCard, *, relink: bool = True) -> Card:
+    """Undo a delete: the card back with its id, place, fields and Confluence link; the queue row that
+    approved it points at it again (`relink`); an unsent completion it had is queued again."""
+    if kept.values.get("owner_id") != user_id:
+        raise NotFound(f"card {kept.card_id} not found")
+    lock_board(session, user_id)
+    if session.get(Card, kept.card_id) is not None:
+        raise ValidationError("the card is already back (or its number was taken meanwhile)")
+    card = Card(**kept.values)
+    if card.project_id is not None:
+        try:
+            get_project(session, user_id, card.project_id)
+        except NotFound:  # its project was deleted meanwhile
+            card.project_id = None
+    session.add(card)
+    session.flush()
+    if relink and kept.pending_id is not None:
+        row = session.get(PendingTask, kept.pending_id)
+        if row is not None and row.user_id == user_id and row.status == "approved" and row.card_id is None:
+            row.card_id = card.id
+    if card.source == "confluence" and card.sync_state == "waiting":
+        outbox.enqueue_current(session, card)  # its unsent completion went with it: queue it again
+    audit.record(session, user_id, "board.card_undeleted", {"card_id": card.id}, provider="trackli")
+    session.flush()
+    return card
 
 
 def archive_card(session: Session, user_id: int, card_id: int, archived: bool = True) -> Card:
@@ -188,6 +238,19 @@ def archive_card(session: Session, user_id: int, card_id: int, archived: bool = 
     card.updated_at = utcnow()
     audit.record(session, user_id, "board.card_archived" if archived else "board.card_restored",
                  {"card_id": card.id}, provider="trackli")
+    return card
+
+
+def unarchive_to(session: Session, user_id: int, card_id: int, place: tuple[str, int | None]) -> Card:
+    """Undo an archive: the card back on the board where it sat (`place_of` before it was archived),
+    or at the end of its column if the card it sat above has gone meanwhile."""
+    card = archive_card(session, user_id, card_id, False)
+    status, below = place
+    if below is not None:
+        try:
+            card = move_card(session, user_id, card_id, status, before=below)
+        except (NotFound, ValidationError):
+            pass
     return card
 
 

@@ -337,6 +337,36 @@ def send_back(session: Session, user_id: int, card_id: int) -> PendingTask:
     return row
 
 
+@dataclass(frozen=True)
+class SentBack:
+    """What sending a card back changed: the queue row as it was, and the card (for Undo)."""
+
+    row: "RowState"
+    card: board.DeletedCard
+
+
+def send_back_undoable(session: Session, user_id: int, card_id: int) -> SentBack:
+    """`send_back`, keeping what `undo_send_back` needs to put the card and its row back as they were."""
+    card = board.get_card(session, user_id, card_id)
+    kept = board.keep(session, card)
+    before = snapshot(session, user_id, [kept.pending_id]) if kept.pending_id is not None else []
+    row = send_back(session, user_id, card_id)
+    return SentBack(before[0] if before else RowState(row.id, "approved", None, card_id), kept)
+
+
+def undo_send_back(session: Session, user_id: int, sent: SentBack) -> Card:
+    """The card back on the board (id, place, fields), its task approved again — unless the task was
+    approved, dismissed or snoozed since, which is left as the person then chose."""
+    row = session.get(PendingTask, sent.row.pending_id)
+    if row is None or row.user_id != user_id:
+        raise NotFound("the task is no longer in your queue")
+    if row.status != "pending":
+        raise ValidationError("the task was approved, dismissed or snoozed since it was sent back")
+    card = board.undelete_card(session, user_id, sent.card, relink=False)
+    put_back(session, user_id, [sent.row])
+    return card
+
+
 def dismiss(session: Session, user_id: int, ids: Iterable[int]) -> int:
     rows = _owned(session, user_id, ids, lock=True)
     changed = [r for r in rows if r.status == "pending"]

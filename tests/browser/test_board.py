@@ -181,3 +181,58 @@ def test_the_board_opens_on_the_work_at_desktop_width(ctx, user_id, app_server, 
         assert top <= 320, top
     finally:
         context.close()
+
+
+def test_archive_delete_and_send_back_each_say_so_with_undo_that_puts_the_card_back(ctx, user_id, app_server, sim, page):
+    title, remote = one_approved_card(ctx, user_id, sim)
+    with ctx.session() as s:
+        board.create_card(s, user_id, "Below it")
+    goto(page, app_server, "/board", "Board")
+    for action, says in (("Archive", "Card archived."), ("Delete", "Card deleted."),
+                         ("Send back to the queue", "Sent back to the queue.")):
+        column(page, "todo").locator(".tk-card", has_text=title).click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_role("button", name=action).click()
+        notice = page.locator(".tk-notice.shown", has_text=says)
+        notice.wait_for()
+        expect(column(page, "todo").locator(".tk-card", has_text=title)).to_have_count(0)
+        box = notice.bounding_box()  # a snackbar at the foot of the window: the cards did not move down
+        assert box["y"] > page.viewport_size["height"] / 2, box
+        notice.get_by_role("button", name="Undo").click()
+        saved(page, "todo", title)
+        assert titles(page, "todo") == [title, "Below it"], action  # back where it sat
+        settle(page)
+    with ctx.session() as s:  # the same card, still linked, its task approved (not waiting again)
+        [card] = [c for c in board_view.list_cards(s, user_id) if c.title == title]
+        assert card.confluence_task_id == remote
+        assert all(r.confluence_task_id != remote for r in queue.list_pending(s, user_id))
+
+
+LUMINANCE = """(el) => {
+    const [r, g, b] = getComputedStyle(el).backgroundColor.match(/\\d+/g).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}"""
+
+
+def test_dark_mode_follows_the_system_and_the_menu_offers_the_choice(ctx, user_id, app_server, browser):
+    with ctx.session() as s:
+        board.create_card(s, user_id, "Read in the dark", due_date=None)
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=scheme)
+        page = context.new_page()
+        try:
+            goto(page, app_server, "/board", "Board")
+            card = column(page, "todo").locator(".tk-card").first
+            card.wait_for()
+            shade = card.evaluate(LUMINANCE)  # the card takes the theme's background: light or dark
+            assert (shade > 0.8) if scheme == "light" else (shade < 0.25), (scheme, shade)
+            shot(page, f"board-{scheme}", full_page=False)
+            if scheme == "light":  # the ⋮ menu offers System / Light / Dark; Dark turns the board dark at once
+                page.get_by_test_id("stMainMenu").click()
+                page.get_by_test_id("stThemeSwitcher").get_by_role("menuitemradio", name="Dark").click()
+                deadline = time.monotonic() + 15
+                while column(page, "todo").locator(".tk-card").first.evaluate(LUMINANCE) >= 0.25:
+                    assert time.monotonic() < deadline, "the board did not turn dark"
+                    time.sleep(0.2)
+        finally:
+            context.close()

@@ -43,6 +43,10 @@ def click_until(page, button, shows, tries: int = 4) -> None:
     shows.wait_for(timeout=8000)
 
 
+def grid_top(page) -> float:
+    return page.get_by_test_id("stDataFrame").first.bounding_box()["y"]
+
+
 def cell(page, column_x, row):
     grid = page.get_by_test_id("stDataFrame").first.bounding_box()
     return grid["x"] + column_x, grid["y"] + ROW * row + ROW / 2
@@ -77,6 +81,8 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
     # The grid is a canvas: wait until it has drawn text (pixels of more than one colour) before the picture.
     page.wait_for_function(GRID_DRAWN, timeout=20000)
     shot(page, "pending")
+    top = grid_top(page)
+    assert top <= 320, top  # one toolbar row above the grid: the rows start high
     x, y = cell(page, 140, 1)
     page.mouse.dblclick(x, y)
     editor = page.locator("textarea").last
@@ -101,7 +107,9 @@ def test_connect_sync_edit_approve_complete_audit(ctx, user_id, app_server, sim,
         page.mouse.click(x, y)
         settle(page)
     page.get_by_role("button", name="Approve selected (2)").click()
-    page.get_by_text("2 card(s) added to the board").wait_for()
+    page.get_by_text("2 card(s) added to the board").wait_for()  # below the grid, by its Undo
+    page.wait_for_function(GRID_DRAWN, timeout=20000)
+    assert abs(grid_top(page) - top) < 2, (grid_top(page), top)  # nothing pushed the rows down
     with ctx.session() as s:
         assert {c.title for c in s.scalars(select(Card))} == {"Edited in the browser", second.task_title}
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from tests.syncing import approve_some, waiting
 from trackli import board, board_view, completion, projects, queue, sync
-from trackli.errors import ValidationError
+from trackli.errors import NotFound, ValidationError
 from trackli.models import Card, OutboxEntry, PendingTask
 
 
@@ -95,3 +95,86 @@ def test_delete_is_audited_and_the_task_does_not_come_back(sim_ctx, user_id, tok
         board.delete_card(s, user_id, card_id)
     sync.sync_connection(sim_ctx, token_connection)
     assert len(waiting(sim_ctx, user_id)) == before
+
+
+# ---- Undo on the board: archive, delete and send back put everything back ---------------------------
+
+def test_undo_of_a_delete_brings_the_card_back_with_its_id_place_link_and_unsent_completion(
+        sim_ctx, user_id, token_connection, sim):
+    first, middle, last = approve_some(sim_ctx, user_id, token_connection, 3)
+    remote = _card(sim_ctx, middle).confluence_task_id
+    with sim_ctx.session() as s:
+        board.move_card(s, user_id, middle, "done", send_after_s=60)  # its completion waits (an Undo window)
+        board.move_card(s, user_id, middle, "in_progress")
+        board.move_card(s, user_id, middle, "done", send_after_s=60)
+        place = board.place_of(s, user_id, middle)
+        kept = board.delete_card(s, user_id, middle)
+    with sim_ctx.session() as s:
+        assert s.get(Card, middle) is None
+        assert s.scalar(select(OutboxEntry.id).where(OutboxEntry.card_id == middle)) is None  # went with it
+    sync.sync_connection(sim_ctx, token_connection)  # the task stays approved: it does not come back
+    assert all(r.confluence_task_id != remote for r in waiting(sim_ctx, user_id))
+    with sim_ctx.session() as s:
+        card = board.undelete_card(s, user_id, kept)
+        assert card.id == middle
+    with sim_ctx.session() as s:
+        assert board.place_of(s, user_id, middle) == place
+        row = s.scalar(select(PendingTask).where(PendingTask.confluence_task_id == remote))
+        assert (row.status, row.card_id) == ("approved", middle)  # linked again: a sync updates this card
+        assert s.get_one(Card, middle).sync_state == "waiting"
+    completion.drain(sim_ctx, user_id=user_id)  # its completion, lost with the delete, is sent after all
+    assert sim.state.tasks[remote].status == "complete"
+    with pytest.raises(ValidationError, match="already back"):
+        with sim_ctx.session() as s:
+            board.undelete_card(s, user_id, kept)
+
+
+def test_undo_of_a_delete_is_only_the_owners(ctx, user_id, other_user_id):
+    with ctx.session() as s:
+        kept = board.delete_card(s, user_id, board.create_card(s, user_id, "mine").id)
+    with pytest.raises(NotFound):
+        with ctx.session() as s:
+            board.undelete_card(s, other_user_id, kept)
+
+
+def test_undo_of_an_archive_puts_the_card_back_where_it_sat(ctx, user_id):
+    with ctx.session() as s:
+        a, b, c = (board.create_card(s, user_id, t).id for t in ("a", "b", "c"))
+        place = board.place_of(s, user_id, b)
+        board.archive_card(s, user_id, b)
+    with ctx.session() as s:
+        board.unarchive_to(s, user_id, b, place)
+    with ctx.session() as s:
+        assert [card.id for card in board_view.list_cards(s, user_id)] == [a, b, c]
+        place = board.place_of(s, user_id, b)
+        board.archive_card(s, user_id, b)
+        board.delete_card(s, user_id, c)  # the card it sat above is gone: back at its column's end
+        board.unarchive_to(s, user_id, b, place)
+        assert [card.id for card in board_view.list_cards(s, user_id)] == [a, b]
+
+
+def test_undo_of_a_send_back_restores_the_card_and_its_approval(sim_ctx, user_id, token_connection):
+    [card_id] = approve_some(sim_ctx, user_id, token_connection, 1)
+    with sim_ctx.session() as s:
+        board.edit_card(s, user_id, card_id, description="my note")
+        sent = queue.send_back_undoable(s, user_id, card_id)
+    assert card_id not in {c.id for c in _cards(sim_ctx, user_id)}
+    with sim_ctx.session() as s:
+        queue.undo_send_back(s, user_id, sent)
+    card = _card(sim_ctx, card_id)
+    assert (card.note, card.status) == ("my note", "todo")
+    with sim_ctx.session() as s:
+        row = s.get_one(PendingTask, sent.row.pending_id)
+        assert (row.status, row.card_id) == ("approved", card_id)
+    # Sent back, then dismissed by the person: Undo of the send back leaves that choice alone.
+    with sim_ctx.session() as s:
+        sent = queue.send_back_undoable(s, user_id, card_id)
+        queue.dismiss(s, user_id, [sent.row.pending_id])
+    with pytest.raises(ValidationError, match="since it was sent back"):
+        with sim_ctx.session() as s:
+            queue.undo_send_back(s, user_id, sent)
+
+
+def _cards(ctx, user_id):
+    with ctx.session() as s:
+        return board_view.list_cards(s, user_id)

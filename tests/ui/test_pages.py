@@ -330,15 +330,17 @@ def test_card_details_edit_every_field_and_archive_restore(ctx, user_id):
     open_card(at, card_id)
     button(at, "Archive").click().run()
     assert "No cards yet" in texts(at)  # its only card is archived
+    drawn = drawn_board(at)
+    assert drawn["notice"] == "Card archived." and drawn["undo"]["token"]  # said on the board, with Undo
+    assert 0 < drawn["undo"]["seconds"] <= 10
     button(at, "Restore").click().run()
     assert card_id in drawn_cards(at)
     open_card(at, card_id)
-    assert button(at, "Delete").disabled
-    next(c for c in at.checkbox if c.label == "Really delete").check().run()
-    button(at, "Delete").click().run()
+    button(at, "Delete").click().run()  # no "are you sure?": Undo instead
     no_exceptions(at)
     with ctx.session() as s:
         assert board_view.list_cards(s, user_id) == []
+    assert drawn_board(at)["notice"] == "Card deleted." and drawn_board(at)["undo"]["token"]
 
 
 def test_card_details_unlink_send_back_and_gone_upstream(ctx, user_id, sim_env):

@@ -11,7 +11,7 @@ from trackli import board, board_view, completion, queue, snooze
 from trackli.errors import TrackliError
 from trackli.models import Project
 from trackli.text import MAX_TITLE
-from trackli.ui import triage, widgets
+from trackli.ui import inbox, triage, widgets
 from trackli.ui.setup import PageContext
 from trackli.ui.widgets import STATUS_LABELS
 
@@ -25,6 +25,17 @@ def done_with_card(message: str) -> None:
     closed()
     widgets.flash(message)
     st.rerun()
+
+
+def undoable(kind: str, notice: str, command: Callable[[], object], *, result_as: str | None = None,
+             **what: object) -> None:
+    """Archive, delete, send back: done at once and said on the board with Undo (no "are you sure?");
+    what Undo needs is `what`, plus the command's result as `result_as`."""
+    ok, result = widgets.act(command)
+    if ok:
+        closed()
+        inbox.offer_card_undo(kind, notice, **what, **({result_as: result} if result_as else {}))
+        st.rerun()
 
 
 @st.dialog("Card", width="large", on_dismiss=closed)
@@ -45,8 +56,7 @@ def dialog(pc: PageContext, card_id: int, projects: list[Project], send_completi
             if widgets.act(lambda: pc.run(board.unlink_card, card_id))[0]:
                 done_with_card("Kept as a local card")
         if g2.button("Delete card", key="gone_delete", icon=":material/delete:"):
-            if widgets.act(lambda: pc.run(board.delete_card, card_id))[0]:
-                done_with_card("Card deleted")
+            undoable("delete", "Card deleted.", lambda: pc.run(board.delete_card, card_id), result_as="kept")
     elif card.sync_state == "conflict":
         st.warning("Here this card is **done**; in Confluence the task is **open**. Choose which is right.",
                    icon=":material/sync_problem:")
@@ -96,8 +106,8 @@ def dialog(pc: PageContext, card_id: int, projects: list[Project], send_completi
 
     a1, a2, a3, a4 = st.columns(4)
     if a1.button("Archive", key="archive", icon=":material/archive:", help="Off the board, kept; restore it from Archived"):
-        if widgets.act(lambda: pc.run(board.archive_card, card_id))[0]:
-            done_with_card("Card archived")
+        place = pc.run(board.place_of, card_id)
+        undoable("archive", "Card archived.", lambda: pc.run(board.archive_card, card_id), card=card_id, place=place)
     if card.source == "confluence" and not card.gone_reason:
         if a2.button("Unlink from Confluence", key="unlink", icon=":material/link_off:",
                      help="Keep a local card; nothing more is sent to Confluence"):
@@ -105,15 +115,13 @@ def dialog(pc: PageContext, card_id: int, projects: list[Project], send_completi
                 done_with_card("Unlinked: a local card now")
         if a3.button("Send back to the queue", key="send_back", icon=":material/undo:",
                      help="A mistaken approval: the task waits on Pending again"):
-            if widgets.act(lambda: pc.run(queue.send_back, card_id))[0]:
-                done_with_card("Sent back to the queue")
+            undoable("send_back", "Sent back to the queue.", lambda: pc.run(queue.send_back_undoable, card_id),
+                     result_as="sent")
     if card.status != "done":
         with st.popover("Snooze", icon=":material/snooze:", help="Off the board until a day; back on top then"):
             until = triage.until_picker("card_snooze")
             if st.button("Snooze", key="card_snooze_go", type="primary", disabled=until is None):
                 if widgets.act(lambda: pc.run(snooze.snooze_card, card_id, until))[0]:
                     done_with_card(f"Snoozed until {until}")
-    sure = a4.checkbox("Really delete", key="delete_sure")
-    if a4.button("Delete", key="delete", icon=":material/delete:", disabled=not sure):
-        if widgets.act(lambda: pc.run(board.delete_card, card_id))[0]:
-            done_with_card("Card deleted")
+    if a4.button("Delete", key="delete", icon=":material/delete:", help="Gone from the board; Undo brings it back"):
+        undoable("delete", "Card deleted.", lambda: pc.run(board.delete_card, card_id), result_as="kept")

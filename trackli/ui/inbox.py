@@ -53,13 +53,13 @@ def inbox_data(pc: PageContext, today: dt.date, *, force_open: bool = False) -> 
             "presets": list(SNOOZE_PRESETS)}
 
 
-def undo_offer() -> dict[str, str] | None:
+def undo_offer() -> dict[str, Any] | None:
     """The Undo the notice offers, while its window lasts."""
     offer = st.session_state.get(UNDO)
     if not offer or time.monotonic() > offer["until"]:
         st.session_state.pop(UNDO, None)
         return None
-    return {"token": offer["token"], "label": "Undo"}
+    return {"token": offer["token"], "label": "Undo", "seconds": round(offer["until"] - time.monotonic(), 1)}
 
 
 def _offer_undo(states: list[queue.RowState], column: str) -> None:
@@ -77,6 +77,13 @@ def offer_move_undo(card_id: int, was: tuple[str, int | None], now_in: str, *, s
     label = STATUS_LABELS.get(now_in, now_in)
     st.session_state[NOTICE] = (f"Moved to {label} — sent to Confluence in {UNDO_FOR_S:.0f} s unless you undo it."
                                 if sending else f"Moved to {label}.")
+
+
+def offer_card_undo(kind: str, notice: str, **what: Any) -> None:
+    """A card archived, deleted or sent back from its details: the board says so, with Undo for a while
+    (`kind` is "archive" with the card's `card` and `place`, "delete" with `kept`, "send_back" with `sent`)."""
+    st.session_state[UNDO] = {"token": uuid.uuid4().hex, "kind": kind, "until": time.monotonic() + UNDO_FOR_S, **what}
+    st.session_state[NOTICE] = notice
 
 
 def handle(pc: PageContext, event: dict[str, Any]) -> None:
@@ -137,6 +144,18 @@ def undo(pc: PageContext, token: str) -> None:
             except TrackliError:  # the card it sat above moved meanwhile: back to its column's end
                 pc.run(board.move_card, offer["card"], status)
             st.session_state[NOTICE] = f"Undone: the card is back in {STATUS_LABELS.get(status, status)}."
+            return
+        if offer.get("kind") == "archive":
+            pc.run(board.unarchive_to, offer["card"], offer["place"])
+            st.session_state[NOTICE] = "Undone: the card is back on the board."
+            return
+        if offer.get("kind") == "delete":
+            pc.run(board.undelete_card, offer["kept"])
+            st.session_state[NOTICE] = "Undone: the card is back."
+            return
+        if offer.get("kind") == "send_back":
+            pc.run(queue.undo_send_back, offer["sent"])
+            st.session_state[NOTICE] = "Undone: the card is back on the board, its task approved again."
             return
         done = pc.run(queue.put_back, offer["states"], offer["column"])
     except TrackliError as exc:

@@ -50,7 +50,7 @@ def card_data(card: CardView, today: dt.date, show_site: bool) -> dict[str, Any]
 
 
 def board_data(page: Board, *, today: dt.date, density: str = "comfortable", notice: str | None = None,
-               version: Any = None, inbox: dict[str, Any] | None = None, undo: dict[str, str] | None = None) -> dict[str, Any]:
+               version: Any = None, inbox: dict[str, Any] | None = None, undo: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the component draws: plain JSON, nothing in it is ever treated as HTML."""
     cards = [c for status in CARD_STATUSES for c in page.columns[status]]
     show_site = len({c.site for c in cards if c.site}) > 1

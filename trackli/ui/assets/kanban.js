@@ -60,9 +60,13 @@ function drawNotice(ui) {
     notice.appendChild(button("tk-undo", ui.data.undo.label || "Undo", () => ui.send("undo", { token: ui.data.undo.token })));
   }
   ui.root.appendChild(notice);
+  // It goes when its Undo does (or after a few seconds), so it never covers the board for long.
+  const seconds = ui.data.undo && ui.data.undo.seconds ? ui.data.undo.seconds : 8;
+  if (ui.data.notice) setTimeout(() => notice.classList.remove("shown"), seconds * 1000);
   ui.say = (message) => {
     text.textContent = message;
     notice.classList.add("shown");
+    setTimeout(() => notice.classList.remove("shown"), 8000);
   };
 }
 
