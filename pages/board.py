@@ -68,6 +68,21 @@ def on_undo(token: str) -> None:
     widgets.remember_stamp("board_stamp", board_stamp())
 
 
+def on_add(event: dict) -> None:
+    """A title typed at a column's foot (Enter): a card of the person's own there. If it is refused, the
+    form opens again with the title in it and the notice says why — nothing typed is lost."""
+    title = str(event.get("title") or "")[:MAX_TITLE * 2]
+    status = str(event.get("status") or "")
+    try:
+        project_id = None if event.get("project") is None else widgets.form_id(event.get("project"))
+        pc.run(board.create_card, title, status=status, due_date=event.get("due") or None, project_id=project_id)
+    except (TrackliError, ValueError) as exc:
+        st.session_state["board_notice"] = f"That card was not added: {exc}"
+        st.session_state["board_add_draft"] = {"status": status, "title": title}
+        return
+    widgets.remember_stamp("board_stamp", board_stamp())  # this tab already shows its own card
+
+
 def on_more(status: str) -> None:
     shown = st.session_state.setdefault("board_shown", {})
     shown[status] = shown.get(status, PAGE) + PAGE
@@ -102,7 +117,6 @@ toolbar = st.container(horizontal=True, gap="small", vertical_alignment="center"
 with toolbar:
     triage.sync_button(pc)
 projects_box = toolbar.popover("Projects", icon=":material/folder:", help="Rename, recolour, archive or create projects")
-add_box = toolbar.popover("Add a card", icon=":material/add:", help="A card of your own (not from Confluence)")
 with toolbar:
     triage.sync_progress()  # one short line beside the buttons while a sync runs
 with projects_box:
@@ -126,25 +140,6 @@ with projects_box:
             if widgets.act(lambda: pc.run(projects.create_project, name, colour.upper()))[0]:
                 widgets.flash(f"Project {name.strip()!r} created")
                 st.rerun()
-with add_box:
-    with st.form("add_card", clear_on_submit=True):
-        title = st.text_input("Title", max_chars=MAX_TITLE)
-        c1, c2, c3 = st.columns(3)
-        project = c1.selectbox("Project", ["(none)"] + list(by_name))
-        due = c2.date_input("Due", value=None)
-        status = c3.selectbox("Column", CARD_STATUSES, index=1, format_func=STATUS_LABELS.get)
-        new_project = st.text_input("…or a new project", placeholder="New project name")
-        if st.form_submit_button("Add card", icon=":material/add:"):
-            def add_card(session, user_id):
-                project_id = by_name.get(project)
-                if new_project.strip():
-                    project_id = projects.create_project(session, user_id, new_project).id
-                return board.create_card(session, user_id, title, project_id=project_id, status=status, due_date=due)
-
-            if widgets.act(lambda: pc.run(add_card))[0]:
-                widgets.flash("Card added")
-                st.rerun()
-
 
 
 @st.fragment
@@ -179,12 +174,15 @@ def draw_board() -> None:
     waiting = inbox.inbox_data(pc, today)
     if not any(page.counts.values()) and not filtered and not waiting["count"]:
         st.info("No cards yet. New Confluence tasks that mention you arrive in the **Inbox** here (and on "
-                "**Pending**); or add a card of your own.", icon=":material/view_kanban:")
+                "**Pending**); or add a card of your own with **+ Add a card** at the foot of a column.", icon=":material/view_kanban:")
     if filtered and not any(page.counts.values()):
         st.caption("No card matches these filters.")
     kanban(board_data(page, today=today, density=density.lower(), notice=st.session_state.pop("board_notice", None),
-                      version=st.session_state.get("board_stamp"), inbox=waiting, undo=inbox.undo_offer()),
-           key="kanban", on_move=on_move, on_open=on_open, on_more=on_more, on_inbox=on_inbox, on_undo=on_undo)
+                      version=st.session_state.get("board_stamp"), inbox=waiting, undo=inbox.undo_offer(),
+                      projects=[(p.id, p.name) for p in active_projects],
+                      draft=st.session_state.pop("board_add_draft", None)),
+           key="kanban", on_move=on_move, on_open=on_open, on_more=on_more, on_inbox=on_inbox, on_undo=on_undo,
+           on_add=on_add)
 
     if st.session_state.get("open_card") is not None:
         card_details.dialog(pc, st.session_state["open_card"], active_projects, send_completions)

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import settle, shot
 from tests.browser.test_dashboard import HOSTILE, goto
 from trackli import board, board_view, connections, projects, queue, sync
+from trackli.models import Project
 from trackli.simulator import ME, ME_API_TOKEN
 
 
@@ -236,3 +237,40 @@ def test_dark_mode_follows_the_system_and_the_menu_offers_the_choice(ctx, user_i
                     time.sleep(0.2)
         finally:
             context.close()
+
+
+def test_quick_add_at_a_columns_foot_adds_cards_one_after_another_and_keeps_a_refused_title(ctx, user_id, app_server, page):
+    with ctx.session() as s:
+        platform = projects.create_project(s, user_id, "Platform")
+        board.create_card(s, user_id, "Already here", status="in_progress")
+    goto(page, app_server, "/board", "Board")
+    lane = page.locator('.tk-column[data-status="in_progress"]')
+    lane.get_by_role("button", name="+ Add a card").click()
+    box = lane.get_by_label("New card in In progress")
+    box.fill("Draft the agenda")
+    lane.get_by_label("Project (optional)").select_option(label="Platform")
+    lane.get_by_label("Due (optional)").fill("2027-01-15")
+    box.press("Enter")
+    saved(page, "in_progress", "Draft the agenda")
+    box = lane.get_by_label("New card in In progress")  # still open after the redraw, focused: type the next one
+    expect(box).to_be_focused()
+    page.keyboard.type("Book the room")
+    page.keyboard.press("Enter")
+    saved(page, "in_progress", "Book the room")
+    assert titles(page, "in_progress") == ["Already here", "Draft the agenda", "Book the room"]
+    with ctx.session() as s:
+        [agenda] = [c for c in board_view.list_cards(s, user_id) if c.title == "Draft the agenda"]
+        assert (agenda.project_id, str(agenda.due_date), agenda.status) == (platform.id, "2027-01-15", "in_progress")
+    lane.get_by_label("New card in In progress").press("Escape")
+    expect(lane.get_by_label("New card in In progress")).to_be_hidden()
+    # A card that is refused (its project was deleted in another tab meanwhile) is said, and its title
+    # is back in the form: nothing typed is lost.
+    todo = page.locator('.tk-column[data-status="todo"]')
+    todo.get_by_role("button", name="+ Add a card").click()
+    todo.get_by_label("Project (optional)").select_option(label="Platform")
+    with ctx.session() as s:
+        s.delete(s.get(Project, platform.id))
+    todo.get_by_label("New card in To do").fill("Call the venue")
+    todo.get_by_label("New card in To do").press("Enter")
+    page.locator(".tk-notice.shown", has_text="That card was not added").wait_for()
+    expect(todo.get_by_label("New card in To do")).to_have_value("Call the venue")

@@ -369,15 +369,19 @@ def test_card_details_unlink_send_back_and_gone_upstream(ctx, user_id, sim_env):
         assert board_view.card_view(s, user_id, c.id).source == "manual"
 
 
-def test_board_add_card_and_project_filter(ctx, user_id):
+def test_board_new_project_quick_add_offers_it_and_project_filter(ctx, user_id):
     at = open_page("board")
-    next(t for t in at.text_input if t.label == "Title").input("Write the launch post")
-    next(t for t in at.text_input if t.label == "…or a new project").input("Marketing")
-    button(at, "Add card").click().run()
+    next(t for t in at.text_input if t.label == "New project").input("Marketing")
+    button(at, "Create project").click().run()
     no_exceptions(at)
+    assert "Project 'Marketing' created" in said(at)
     with ctx.session() as s:
-        [card] = board_view.list_cards(s, user_id)
-    assert (card.title, card.project) == ("Write the launch post", "Marketing")
+        [marketing] = projects.list_projects(s, user_id)
+        board.create_card(s, user_id, "Write the launch post", project_id=marketing.id)
+        board.create_card(s, user_id, "Something else")
+    at.run()
+    # Each column's quick add (the component's "+ Add a card") offers the person's projects.
+    assert drawn_board(at)["projects"] == [{"id": marketing.id, "name": "Marketing"}]
     at.selectbox(key="board_project").select("Marketing").run()
     assert [c["title"] for c in drawn_cards(at).values()] == ["Write the launch post"]
 

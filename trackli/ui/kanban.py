@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import streamlit as st
 
 from trackli.clock import due_words
 from trackli.board_view import Board, CardView
 from trackli.models import CARD_STATUSES
+from trackli.text import MAX_TITLE
 from trackli.ui.widgets import STATUS_LABELS, SYNC_LABELS
 
 _ASSETS = resources.files("trackli.ui") / "assets"
@@ -50,7 +51,8 @@ def card_data(card: CardView, today: dt.date, show_site: bool) -> dict[str, Any]
 
 
 def board_data(page: Board, *, today: dt.date, density: str = "comfortable", notice: str | None = None,
-               version: Any = None, inbox: dict[str, Any] | None = None, undo: dict[str, Any] | None = None) -> dict[str, Any]:
+               version: Any = None, inbox: dict[str, Any] | None = None, undo: dict[str, Any] | None = None,
+               projects: Iterable[tuple[int, str]] = (), draft: dict[str, str] | None = None) -> dict[str, Any]:
     """What the component draws: plain JSON, nothing in it is ever treated as HTML."""
     cards = [c for status in CARD_STATUSES for c in page.columns[status]]
     show_site = len({c.site for c in cards if c.site}) > 1
@@ -60,12 +62,15 @@ def board_data(page: Board, *, today: dt.date, density: str = "comfortable", not
                     for status in CARD_STATUSES],
         "density": density, "notice": notice, "version": str(version) if version is not None else "",
         "inbox": inbox, "undo": undo,
+        # Quick add at each column's foot: the projects it offers, and a title that was not saved (typed again).
+        "projects": [{"id": i, "name": name} for i, name in projects], "draft": draft, "max_title": MAX_TITLE,
     }
 
 
 def kanban(data: dict[str, Any], *, key: str, on_move: Callable[[dict], None] | None = None,
            on_open: Callable[[int], None] | None = None, on_more: Callable[[str], None] | None = None,
-           on_inbox: Callable[[dict], None] | None = None, on_undo: Callable[[str], None] | None = None) -> None:
+           on_inbox: Callable[[dict], None] | None = None, on_undo: Callable[[str], None] | None = None,
+           on_add: Callable[[dict], None] | None = None) -> None:
     """Draw the board (or, with `data["mode"] == "cards"`, only the waiting tasks); each event calls its
     handler with the event's value before the page reruns."""
 
@@ -81,4 +86,5 @@ def kanban(data: dict[str, Any], *, key: str, on_move: Callable[[dict], None] | 
                on_open_change=event("open", on_open, lambda v: v.get("card")),
                on_more_change=event("more", on_more, lambda v: v.get("status")),
                on_inbox_change=event("inbox", on_inbox, lambda v: v),
-               on_undo_change=event("undo", on_undo, lambda v: str(v.get("token") or "")))
+               on_undo_change=event("undo", on_undo, lambda v: str(v.get("token") or "")),
+               on_add_change=event("add", on_add, lambda v: v))

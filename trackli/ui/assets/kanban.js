@@ -3,7 +3,8 @@
 // `data.mode === "cards"` draws only the waiting tasks as cards (the Pending page on a phone).
 // Every text from Confluence or the person is inserted with textContent, never as HTML.
 // Events back to Python (trigger values): move {card, to, before}, open {card}, more {status},
-// inbox {action: approve|dismiss|snooze|edit|toggle|more, task, to, before, preset, open}, undo {token}.
+// inbox {action: approve|dismiss|snooze|edit|toggle|more, task, to, before, preset, open}, undo {token},
+// add {status, title, due, project}.
 
 const STATE = new WeakMap(); // per mounted board: what must survive a redraw (focus, the open sheet, the column)
 
@@ -413,6 +414,80 @@ function dropZone(ui, lane, list, status) {
   });
 }
 
+// ---- quick add at the foot of each column -----------------------------------------------------------
+
+function option(value, label) {
+  const o = el("option", null, label);
+  o.value = value;
+  return o;
+}
+
+function quickAdd(ui, lane, status) {
+  // "+ Add a card" opens a small form in place: a title (Enter adds, Esc closes), a due date and a
+  // project if wanted. It stays open for the next card, across the redraw that shows the new one.
+  const opener = button("tk-add-open", "+ Add a card", () => show(true));
+  const form = el("form", "tk-add");
+  form.hidden = true;
+  const title = el("textarea", "tk-add-title");
+  title.rows = 2;
+  title.maxLength = ui.data.max_title || 500;
+  title.placeholder = "Title — Enter to add, Esc to close";
+  title.setAttribute("aria-label", `New card in ${ui.labels[status]}`);
+  const due = el("input", "tk-add-due");
+  due.type = "date";
+  due.setAttribute("aria-label", "Due (optional)");
+  const project = el("select", "tk-add-project");
+  project.setAttribute("aria-label", "Project (optional)");
+  project.appendChild(option("", "No project"));
+  for (const p of ui.data.projects || []) project.appendChild(option(String(p.id), p.name));
+  const fields = el("div", "tk-add-row");
+  fields.append(due, project);
+  const go = el("button", "tk-add-go", "Add card");
+  go.type = "submit";
+  const actions = el("div", "tk-add-row");
+  actions.append(go, button("tk-add-cancel", "Cancel", () => { show(false); opener.focus(); }));
+  form.append(title, fields, actions);
+
+  function show(open, focus = true) {
+    form.hidden = !open;
+    opener.hidden = open;
+    ui.state.adding = open ? status : null;
+    if (open && focus) requestAnimationFrame(() => title.focus()); // after the redraw has put the form in the page
+    else { title.value = ""; ui.state.draft = ""; }
+  }
+  function submit() {
+    const text = title.value.trim();
+    if (!text) { title.focus(); return; }
+    const list = lane.querySelector(".tk-cards");
+    list.querySelectorAll(".tk-empty").forEach((m) => m.remove());
+    const ghost = el("li", "tk-card saving");
+    ghost.appendChild(el("div", "tk-title", text));
+    const row = el("div", "tk-meta");
+    row.appendChild(el("span", "tk-state", "Saving…"));
+    ghost.appendChild(row);
+    list.appendChild(ghost);
+    bump(list, 1);
+    ui.state.draft = "";
+    ui.send("add", { status, title: text, due: due.value || null, project: project.value ? Number(project.value) : null });
+    title.value = "";
+    title.focus();
+  }
+  form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  title.addEventListener("input", () => { ui.state.draft = title.value; });
+  title.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); submit(); }
+    else if (e.key === "Escape") { e.preventDefault(); show(false); opener.focus(); }
+  });
+  lane.append(opener, form);
+  const refused = ui.data.draft && ui.data.draft.status === status ? ui.data.draft : null;
+  if (refused || ui.state.adding === status) {
+    // Open again after the redraw, with what was typed meanwhile (or what was not saved); focused again
+    // only if the person was typing in it (a redraw never takes the focus from elsewhere).
+    show(true, !!refused || ui.addFocused);
+    title.value = refused ? refused.title : (ui.state.draft || "");
+  }
+}
+
 function drawColumn(ui, column, current) {
   const lane = el("section", "tk-lane tk-column" + (column.status === current ? " current" : ""));
   lane.dataset.status = column.status;
@@ -432,6 +507,7 @@ function drawColumn(ui, column, current) {
     lane.appendChild(button("tk-show-more", `Show more (${column.count - column.cards.length} not shown)`,
       () => ui.send("more", { status: column.status })));
   }
+  if (!ui.data.no_add) quickAdd(ui, lane, column.status);
   dropZone(ui, lane, list, column.status);
   return lane;
 }
@@ -460,7 +536,9 @@ export default function (component) {
   const state = STATE.get(parentElement) || { focus: null, column: null, sheet: false };
   STATE.set(parentElement, state);
   const root = mount(parentElement);
-  const hadFocus = root.contains(parentElement.activeElement || document.activeElement);
+  const focused = parentElement.activeElement || document.activeElement;
+  const hadFocus = root.contains(focused);
+  const addFocused = hadFocus && !!focused && focused.classList.contains("tk-add-title");
   root.replaceChildren();
   root.classList.toggle("compact", data.density === "compact");
   root.classList.toggle("cards-only", data.mode === "cards");
@@ -469,7 +547,7 @@ export default function (component) {
 
   const columns = data.columns || [];
   const ui = {
-    root, data, state,
+    root, data, state, addFocused,
     statuses: columns.map((c) => c.status),
     labels: Object.fromEntries(columns.map((c) => [c.status, c.label])),
     approveTo: data.approve_to || "todo",
