@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from trackli import projects, queue, rules
+from trackli import background, people, projects, queue, rules
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, triage, widgets
 from trackli.ui.widgets import STATUS_LABELS
@@ -15,7 +15,8 @@ pc = setup.page("Rules", ":material/rule:")
 
 def show_preview(entries: list[dict]) -> None:
     """What a rule would do to the tasks waiting now: in words, then row by row."""
-    st.write(rules.summary(entries).capitalize())
+    words = rules.summary(entries)
+    st.write(words[:1].upper() + words[1:])  # names keep their case: "…into To do, project Design"
     if entries:
         st.dataframe(pd.DataFrame(entries)[["title", "action"]], hide_index=True, width="stretch")
 
@@ -86,7 +87,13 @@ page_has = c3.text_input("Page title contains", key="new_page_has")
 c4, c5, c6 = st.columns(3)
 has_due = c4.selectbox("Due date", ["Either", "Has one", "Has none"], key="new_has_due")
 due_within = c5.number_input("Due within (days)", min_value=0, max_value=3650, value=None, key="new_due_within")
-created_by = c6.text_input("Created by (Atlassian account id)", key="new_created_by")
+background.look_up_names(ctx, uid)  # the people below by name (asked at most every 10 minutes)
+with ctx.session() as session:
+    creators = {f"{p.label} · {p.tasks} task{'s' if p.tasks != 1 else ''}": p.account_id
+                for p in people.seen(session, uid)}  # the people who created the person's tasks
+picked_by = c6.selectbox("Created by", list(creators), index=None, key="new_created_by", accept_new_options=True,
+                         placeholder="anyone — or paste an account id")
+created_by = creators.get(picked_by, picked_by) if picked_by else None
 a1, a2, a3 = st.columns(3)
 does = a1.selectbox("Then", ["Set a project", "Approve into a column", "Dismiss", "Snooze"], key="new_does")
 fields: dict = {"space": space or None, "title_has": title_has or None, "page_has": page_has or None,

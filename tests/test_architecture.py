@@ -56,7 +56,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("trackli.cli", "trackli.__main__")),
     ("scheduling", ("trackli.worker", "trackli.scheduler", "trackli.embedded", "trackli.background", "trackli.diagnostics")),
     ("domain", ("trackli.sync", "trackli.completion", "trackli.rules", "trackli.snooze", "trackli.queue",
-                "trackli.board", "trackli.board_view", "trackli.projects", "trackli.positions")),
+                "trackli.board", "trackli.board_view", "trackli.projects", "trackli.positions", "trackli.people")),
     ("connections", ("trackli.connections",)),
     ("records", ("trackli.outbox", "trackli.plan", "trackli.names", "trackli.feed", "trackli.users",
                  "trackli.presence", "trackli.matching")),

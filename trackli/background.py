@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from trackli import completion, connections, sync
+from trackli import completion, connections, people, sync
 from trackli.context import Context
 from trackli.errors import NotFound, TrackliError, UserError, ValidationError
 from trackli.models import User, utcnow
@@ -152,3 +152,34 @@ class BackgroundSender:
 
 syncs = BackgroundSyncs()
 sends = BackgroundSender()
+
+
+# ---- people's names -------------------------------------------------------------------------------
+
+_names_lock = threading.Lock()
+_names_running: set[tuple[str, int]] = set()
+
+
+def look_up_names(ctx: Context, user_id: int, wait_s: float = 2.0) -> bool:
+    """Name the people who created the person's tasks (`people.look_up`: only those never asked about)
+    off the page's thread, one look-up per person at a time; wait up to `wait_s` for it (a slow upstream
+    never holds the page longer: the names then show on a later visit). True if it finished in time."""
+    key = (ctx.settings.database_url, user_id)
+    with _names_lock:
+        if key in _names_running:
+            return False
+        _names_running.add(key)
+    worker = threading.Thread(target=_look_up_names, args=(ctx, user_id, key), daemon=True, name="trackli-names")
+    worker.start()
+    worker.join(wait_s)
+    return not worker.is_alive()
+
+
+def _look_up_names(ctx: Context, user_id: int, key: tuple[str, int]) -> None:
+    try:
+        people.look_up(ctx, user_id)
+    except Exception:  # logged; the people stay shown by id
+        log.exception("looking up people's names failed")
+    finally:
+        with _names_lock:
+            _names_running.discard(key)

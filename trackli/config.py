@@ -38,6 +38,7 @@ class Settings:
     atlassian_redirect_uri: str | None = None
     atlassian_auth_url: str = DEFAULT_AUTH_URL
     atlassian_api_url: str = DEFAULT_API_URL
+    atlassian_names_scope: bool = False  # also ask for read:user:confluence (people's names) when connecting
     sync_min_interval_s: float = 10.0
     lease_s: float = 180.0  # a sync or a send whose process went silent this long is taken over
     audit_retention_days: int = 90
@@ -178,6 +179,7 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "ATLASSIAN_REDIRECT_URI": ("atlassian_redirect_uri", _redirect),
     "ATLASSIAN_AUTH_URL": ("atlassian_auth_url", _url),
     "ATLASSIAN_API_URL": ("atlassian_api_url", _url),
+    "ATLASSIAN_NAMES_SCOPE": ("atlassian_names_scope", _bool),
     "TRACKLI_SYNC_MIN_INTERVAL_S": ("sync_min_interval_s", _seconds(0, 86400)),
     "TRACKLI_LEASE_S": ("lease_s", _seconds(1, 86400)),
     "TRACKLI_AUDIT_RETENTION_DAYS": ("audit_retention_days", _days),

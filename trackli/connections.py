@@ -109,8 +109,9 @@ def start_oauth(ctx: Context, user_id: int, browser: str | None = None) -> str:
         session.add(OAuthState(state_hash=_hash(state), user_id=user_id, created_at=now, expires_at=now + STATE_TTL,
                                code_verifier_enc=ctx.vault.encrypt(verifier),
                                browser_hash=_hash(browser) if browser else None))
-        audit.record(session, user_id, "oauth.initiated", {"scopes": list(scopes.PRODUCT_SCOPES), "pkce": True})
-    return oauth.authorize_url(oauth_app(ctx.settings), state, code_challenge=challenge)
+        asked = scopes.PRODUCT_SCOPES + ((scopes.NAMES_SCOPE,) if ctx.settings.atlassian_names_scope else ())
+        audit.record(session, user_id, "oauth.initiated", {"scopes": list(asked), "pkce": True})
+    return oauth.authorize_url(oauth_app(ctx.settings), state, asked, code_challenge=challenge)
 
 
 @dataclass

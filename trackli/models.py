@@ -217,6 +217,18 @@ class AtlassianConnection(Base):
     watermark_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class PersonName(Base):
+    """The name Atlassian shows for an account (who created a task), as last looked up for a connection."""
+
+    __tablename__ = "person_names"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("atlassian_connections.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    refreshed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class ContentName(Base):
     """A page's, blog post's or space's name as a full sweep last saw it (incremental polls look up
     only ids missing here)."""

@@ -21,7 +21,7 @@ from typing import Any, Callable, cast
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from trackli import audit, changes, projects, queue, snooze
+from trackli import audit, changes, people, projects, queue, snooze
 from trackli.batches import chunks
 from trackli.errors import NotFound, ValidationError
 from trackli.models import CARD_STATUSES, PendingTask, Project, Rule, RuleAction, utcnow
@@ -119,7 +119,7 @@ def _spec(session: Session, user_id: int, rule: Rule, *, name: Any = ..., space:
     if name is not ...:
         rule.name = _text(name, 100, "the name") or ""
     if not rule.name:
-        rule.name = describe_conditions(rule)[:100]
+        rule.name = describe_conditions(rule, _creator_names(session, user_id, rule))[:100]
 
 
 def add_rule(session: Session, user_id: int, **fields: Any) -> Rule:
@@ -189,7 +189,12 @@ def list_rules(session: Session, user_id: int, *, enabled_only: bool = False) ->
 
 # ---- words ------------------------------------------------------------------------------------
 
-def describe_conditions(rule: Rule) -> str:
+def _creator_names(session: Session, user_id: int, rule: Rule) -> dict[str, str]:
+    return people.names_of(session, user_id, [rule.created_by]) if rule.created_by else {}
+
+
+def describe_conditions(rule: Rule, names: dict[str, str] | None = None) -> str:
+    """The rule's conditions in words; `names` (account id -> name) names the creator."""
     parts = []
     if rule.space_key:
         parts.append(f"space {rule.space_key}")
@@ -198,7 +203,7 @@ def describe_conditions(rule: Rule) -> str:
     if rule.title_has:
         parts.append(f"title has “{rule.title_has}”")
     if rule.created_by:
-        parts.append(f"created by {rule.created_by}")
+        parts.append(f"created by {(names or {}).get(rule.created_by, rule.created_by)}")
     if rule.has_due is True:
         parts.append("has a due date")
     elif rule.has_due is False:
@@ -229,7 +234,8 @@ def as_dict(session: Session, rule: Rule) -> dict[str, Any]:
             "space": rule.space_key, "title_has": rule.title_has, "page_has": rule.page_has,
             "created_by": rule.created_by, "has_due": rule.has_due, "due_within": rule.due_within_days,
             "action": rule.action, "project": project, "approve_to": rule.approve_to, "snooze_days": rule.snooze_days,
-            "conditions": describe_conditions(rule), "does": describe_action(rule, project)}
+            "conditions": describe_conditions(rule, _creator_names(session, rule.owner_id, rule)),
+            "does": describe_action(rule, project)}
 
 
 # ---- matching ---------------------------------------------------------------------------------

@@ -118,3 +118,13 @@ def test_admin_api_changes_tasks_upstream(sim):
     assert httpx.post(f"{sim.url}/_admin/config", json={"nonsense": 1}).status_code == 400
     log = httpx.get(f"{sim.url}/_admin/requests").json()
     assert "counters" in log
+
+
+def test_people_are_named_by_users_bulk_and_the_exchange_fits_the_openapi_document(sim):
+    log = []
+    client = ConfluenceClient(StaticCredentials.basic(sim.url, ME[1], ME_API_TOKEN), recording_http(log))
+    creators = {t.created_by for t in sim.state.tasks.values() if t.assigned_to == ME[0]}
+    known = {a: sim.state.accounts[a].name for a in creators if a in sim.state.accounts}
+    assert len(known) >= 2  # the tasks come from more than one colleague
+    assert client.get_users([*creators, "nobody-known"]) == known  # accounts Atlassian does not know are absent
+    check_contract(log)

@@ -309,3 +309,32 @@ def test_every_try_and_every_wait_tells_the_job_it_is_alive(mock):
     client.transport.on_activity = lambda: beats.append(len(client.sleeps))
     assert [t.id for t in all_tasks(client, assigned_to="me-1")] == ["1"]
     assert beats == [0, 0, 1, 1, 2]  # before each of the three tries, and before each of the two waits
+
+
+def test_get_users_posts_the_ids_and_keeps_only_the_names_it_asked_for(mock):
+    asked = [f"acc-{n}" for n in range(3)]
+    expect(mock, "POST", f"{ROOT}/wiki/api/v2/users-bulk", json_body={"accountIds": asked},
+           request_headers={"Authorization": "Bearer at-1"}, status_code=200,
+           json={"results": [{"accountId": "acc-0", "displayName": "Ana Lima", "publicName": "ana"},
+                             {"accountId": "acc-1", "publicName": "Bo\x00 Chen"},  # no display name: the public one
+                             {"accountId": "stranger", "displayName": "Not asked for"}]})  # never asked: left out
+    client = bearer_client(scopes="read:user:confluence")
+    assert client.get_users(reversed(asked)) == {"acc-0": "Ana Lima", "acc-1": "Bo Chen"}
+
+
+@pytest.mark.parametrize("body", [{"results": [{"accountId": "acc-0", "displayName": ["not", "text"]}, "garbage",
+                                               {"accountId": {"x": 1}, "displayName": "Who"}]},
+                                  {"results": "none"}, [1, 2], "ok"])
+def test_get_users_from_a_hostile_answer_names_no_one_and_never_raises(body):
+    with respx.mock(assert_all_called=True) as hostile:  # bodies outside the document: not contract fixtures
+        hostile.post(f"{ROOT}/wiki/api/v2/users-bulk").respond(200, json=body)
+        assert bearer_client(scopes="read:user:confluence").get_users(["acc-0"]) == {}
+
+
+def test_get_users_without_the_scope_is_a_missing_scope_naming_it(mock):
+    expect(mock, "POST", f"{ROOT}/wiki/api/v2/users-bulk", json_body={"accountIds": ["acc-0"]}, status_code=401,
+           headers={"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"},
+           json={"code": 401, "message": "Unauthorized; scope does not match"})
+    with pytest.raises(MissingScope) as caught:
+        bearer_client().get_users(["acc-0"])
+    assert caught.value.missing == ["read:user:confluence"]

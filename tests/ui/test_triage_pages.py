@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from tests.ui.test_pages import button, no_exceptions, open_page, synced, texts
-from trackli import feed, queue, snooze
+from trackli import feed, projects, queue, snooze
 from trackli.models import PendingTask, Rule
 
 
@@ -135,3 +135,25 @@ def test_the_rules_form_offers_spaces_by_name_and_starts_empty_after_saving(ctx,
     with ctx.session() as s:
         assert s.scalar(select(Rule.space_key)) == key  # the key is stored, the name was shown
     assert at.selectbox(key="new_space").value is None and at.selectbox(key="new_does").value == "Set a project"
+
+
+def test_the_rules_form_offers_the_creators_by_name_and_the_preview_keeps_names_case(ctx, user_id, sim_env):
+    synced(ctx, user_id, sim_env)
+    with ctx.session() as s:
+        projects.create_project(s, user_id, "Design")
+    at = open_page("rules")  # opening the page looks the creators' names up (here: in time for the first draw)
+    options = at.selectbox(key="new_created_by").options
+    named = {a.name for a in sim_env.state.accounts.values()}
+    assert options and all(o.split(" · ")[0] in named for o in options), options  # "Kim Park · 15 tasks"
+    kim = next(o for o in options if o.startswith("Kim Park · "))
+    at.selectbox(key="new_created_by").set_value(kim)
+    at.selectbox(key="new_does").set_value("Approve into a column").run()
+    at.selectbox(key="new_project").set_value("Design").run()
+    button(at, "Preview").click().run()
+    no_exceptions(at)
+    assert "Would approve into To do, project Design:" in texts(at)  # names keep their case
+    button(at, "Save rule").click().run()
+    no_exceptions(at)
+    with ctx.session() as s:
+        rule = s.scalar(select(Rule))
+    assert rule.created_by == "sim-user-2" and "When created by Kim Park → approve into To do, project Design" in texts(at)

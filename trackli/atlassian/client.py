@@ -223,6 +223,25 @@ class ConfluenceClient:
                     found[space_id] = SpaceInfo(id=space_id, key=clean(item.get("key")), name=clean(item.get("name")))
         return found
 
+    def get_users(self, account_ids: Iterable[str]) -> dict[str, str]:
+        """Display names of accounts (POST /users-bulk, 250 ids a request): account id -> name. Accounts
+        Atlassian does not return (deleted, hidden) are simply absent."""
+        names: dict[str, str] = {}
+        for batch in chunks(sorted({str(i) for i in account_ids if i})):
+            response = self.send("get_users", "POST", self.url(f"{API}/users-bulk"), json_body={"accountIds": batch},
+                                 what="the people's names")
+            data = json_of(response, self.transport.redact)
+            results = data.get("results") if isinstance(data, dict) else None
+            self.stats.add(points=len(results) if isinstance(results, list) else 1)
+            for item in results if isinstance(results, list) else []:
+                if not isinstance(item, dict):
+                    continue
+                account_id = _id(item.get("accountId"))
+                name = clean(item.get("displayName")) or clean(item.get("publicName"))
+                if account_id is not None and account_id in batch and name:
+                    names[account_id] = name
+        return names
+
     def lookups(self) -> "Lookups":
         """An incremental look-up of pages, blog posts and spaces: feed it tasks as they arrive."""
         return Lookups(self)

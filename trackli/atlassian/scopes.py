@@ -19,6 +19,12 @@ PRODUCT_SCOPES = (
 )
 
 
+# Asked only when the deployment says so (ATLASSIAN_NAMES_SCOPE=on, after enabling it for the app in
+# Atlassian's developer console: asking for a scope the app lacks makes Atlassian refuse the sign-in).
+# Without it everything works; people are shown by account id.
+NAMES_SCOPE = "read:user:confluence"
+
+
 @dataclass(frozen=True)
 class Operation:
     name: str
@@ -26,6 +32,7 @@ class Operation:
     method: str
     path: str | None  # v2 path in the OpenAPI document, None for non-Confluence calls
     scopes: tuple[str, ...]
+    optional: bool = False  # Trackli works without it (a missing scope here is not a problem to fix)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -38,6 +45,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation("list_spaces", "read space names", "GET", "/spaces", ("read:space:confluence",)),
         Operation("me", "identify the account", "GET", None, ("read:me",)),
         Operation("refresh", "stay connected (refresh tokens)", "POST", None, ("offline_access",)),
+        Operation("get_users", "show people's names (optional)", "POST", "/users-bulk", (NAMES_SCOPE,), optional=True),
     )
 }
 

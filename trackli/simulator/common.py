@@ -20,6 +20,7 @@ SCOPE_OF = {
     ("GET", "blogpost"): "read:page:confluence",
     ("GET", "spaces"): "read:space:confluence",
     ("GET", "space"): "read:space:confluence",
+    ("POST", "users-bulk"): "read:user:confluence",
 }
 ARRAY_PARAMS = {"task-id", "space-id", "page-id", "blogpost-id", "created-by", "assigned-to", "completed-by", "id", "ids", "status"}
 

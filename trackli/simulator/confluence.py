@@ -83,6 +83,8 @@ class Confluence:
                 if item is None or item.kind != want or item.status == "trashed":
                     return _error(404, "Not Found")
                 return JSONResponse(self.content_json(item))
+            if kind == "users-bulk" and len(parts) == 1 and method == "POST":
+                return self.users_bulk(request)
             if kind == "spaces" and len(parts) == 1 and method == "GET":
                 ids = set(_values(request, "ids"))
                 keys = set(_values(request, "keys"))
@@ -180,6 +182,21 @@ class Confluence:
                  and (not space_ids or c.space_id in space_ids)]
         return self.paged(request, items, self.content_json, path)
 
+    def users_bulk(self, request: Request) -> Response:
+        """POST /users-bulk {"accountIds": [...]}: the known accounts among them (unknown ids are left out)."""
+        try:
+            body = json.loads(request.state.body or b"{}")
+        except ValueError:
+            return _error(400, "the body is not JSON")
+        ids = body.get("accountIds") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not ids or len(ids) > 250 or not all(isinstance(i, str) for i in ids):
+            return _error(400, "accountIds takes 1 to 250 account ids")
+        found = [self.state.accounts[i] for i in dict.fromkeys(ids) if i in self.state.accounts]
+        request.state.objects = len(found)
+        return JSONResponse({"results": [{"type": "known", "accountId": a.account_id, "accountType": "atlassian",
+                                          "publicName": a.name, "displayName": a.name, "email": a.email}
+                                         for a in found], "_links": {}})
+
     def content_json(self, item) -> dict[str, Any]:
         return {"id": item.id, "status": item.status, "title": item.title, "spaceId": item.space_id,
                 "authorId": "sim-author", "createdAt": iso(self.state.now_dt()),
@@ -221,6 +238,11 @@ class Confluence:
         entry = {"method": request.method, "path": request.url.path, "query": dict(request.query_params.multi_items()),
                  "query_names": sorted(set(request.query_params.keys())), "operation": operation,
                  "started": time.monotonic()}
+        if request.method == "POST":  # what a look-up asked for, for tests and the admin log
+            try:
+                entry["body"] = json.loads(request.state.body or b"null")
+            except ValueError:
+                entry["body"] = None
         self.state.log(entry)
         injected = await self.faults.fault(request, operation)
         if injected is not None:
@@ -242,7 +264,7 @@ class Confluence:
         entry["status"] = response.status_code
         entry["finished"] = time.monotonic()
         if oauth and self.state.knobs.points_per_hour:  # 1 a call, plus 1 per object a read returns
-            objects = getattr(request.state, "objects", 1) if method == "GET" and response.status_code == 200 else 0
+            objects = getattr(request.state, "objects", 1) if (method == "GET" or name == "users-bulk") and response.status_code == 200 else 0
             self.state.charge_points(1 + objects)
             response.headers.update(self.faults.quota_headers(self.state.knobs.points_per_hour - self.state.points_used))
         return response
@@ -276,8 +298,8 @@ class Confluence:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/ex/confluence/{cloud_id}/wiki/api/v2/{rest:path}", self.gateway_v2, methods=["GET", "PUT"]),
-            Route("/wiki/api/v2/{rest:path}", self.site_v2, methods=["GET", "PUT"]),
+            Route("/ex/confluence/{cloud_id}/wiki/api/v2/{rest:path}", self.gateway_v2, methods=["GET", "PUT", "POST"]),
+            Route("/wiki/api/v2/{rest:path}", self.site_v2, methods=["GET", "PUT", "POST"]),
             Route("/wiki/rest/api/user/current", self.user_current),
             Route("/_edge/tenant_info", self.tenant_info),
             Route("/wiki/spaces/{rest:path}", self.wiki_page),

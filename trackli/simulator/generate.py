@@ -9,7 +9,7 @@ from trackli.simulator.state import SimState
 
 ME = ("sim-user-1", "you@example.com", "Sam Example")
 ME_API_TOKEN = "sim-api-token"
-OTHERS = [("sim-user-2", "kim@example.com", "Kim Other"), ("sim-user-3", "lee@example.com", "Lee Third")]
+OTHERS = [("sim-user-2", "kim@example.com", "Kim Park"), ("sim-user-3", "lee@example.com", "Lee Chen")]
 
 VERBS = ["Review", "Update", "Draft", "Check", "Approve", "Send", "Fix", "Plan", "Write", "Test"]
 THINGS = ["the release notes", "Q3 budget", "onboarding guide", "API changelog", "security review",
@@ -77,7 +77,8 @@ def populate(
         else:
             text = f"{rng.choice(VERBS)} {rng.choice(THINGS)} #{made + 1}"
         due = None if made % 3 == 0 else today + dt.timedelta(days=rng.randint(-5, 30))
-        aged(state.add_task(text, assigned_to=me.account_id, container=container, due=due, created_by=others[0].account_id))
+        author = others[made % len(others)].account_id  # tasks come from more than one colleague
+        aged(state.add_task(text, assigned_to=me.account_id, container=container, due=due, created_by=author))
         made += 1
     # Noise the product must filter out: other people's tasks, completed ones, blank ones.
     extra = max(3, int(tasks * (1 - mine_share) / max(mine_share, 0.01)))
