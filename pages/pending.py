@@ -33,7 +33,7 @@ def queue_grid() -> None:
                                           lambda: queue.space_names(session, uid)) if waiting_count else {}
         space_keys = sorted(space_names, key=lambda k: (space_names[k].casefold(), k))
         several_sites = len(connections.list_connections(session, uid)) > 1
-    rows, matching = [], 0
+    rows, matching, view = [], 0, "Grid"
     # One toolbar row (filters, Select all, Sync now): the grid starts high, and nothing above it ever
     # grows after an action (what an action did is said by a toast; its Undo sits by the buttons below).
     toolbar = st.container(horizontal=True, gap="small", vertical_alignment="bottom", key="pending_toolbar")
@@ -43,6 +43,10 @@ def queue_grid() -> None:
                              "All spaces")
         due_before = toolbar.date_input("Due on or before", value=None, key="filter_due", width=170)
         text = toolbar.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
+        view = toolbar.segmented_control(
+            "View", ["Grid", "List"], default="Grid", key="pending_view",
+            help="Grid: edit in cells, act in bulk. List: triage by keyboard — j/k move, x tick, a approve, "
+                 "d dismiss, s snooze, e edit, ? all keys") or "Grid"
         narrow = dict(space_key=None if space == "All spaces" else space, text=text or None, due_before=due_before)
         with ctx.session() as session:  # what is shown is read, a page at a time; the rest is counted
             matching = widgets.per_version(f"matching {narrow}", version,
@@ -52,7 +56,8 @@ def queue_grid() -> None:
             rows = queue.list_pending(session, uid, "pending", stable_order=True, limit=PAGE,
                                       offset=(page - 1) * PAGE, **narrow)
 
-    select_all = toolbar.checkbox(f"Select all {len(rows)} shown", key="select_all") if rows else False
+    listing = waiting_count and view == "List"
+    select_all = toolbar.checkbox(f"Select all {len(rows)} shown", key="select_all") if rows and not listing else False
     with toolbar:
         triage.sync_button(pc)  # runs in the background; its progress shows beside it
         triage.sync_progress()
@@ -62,6 +67,10 @@ def queue_grid() -> None:
                 icon=":material/inbox:")
     elif not rows:
         st.info("No pending task matches these filters.")
+    elif listing:
+        if matching > len(rows):
+            st.caption(f"{matching} tasks match: {len(rows)} are shown on this page.")
+        inbox.keyboard_list(pc, rows, stamp)
     else:
         ids = [r.id for r in rows]
         if matching > len(rows):

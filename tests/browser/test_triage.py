@@ -73,3 +73,62 @@ def test_a_rule_made_on_the_rules_page_routes_the_next_new_tasks(ctx, user_id, a
     assert all("budget" in r.task_title.lower() and r.project_id is not None for r in routed)
     goto(page, app_server, "/pending", "Pending")
     assert page.get_by_text("Traceback").count() == 0
+
+
+def test_pending_is_triaged_from_the_keyboard_in_its_list_view(ctx, user_id, sim, app_server, page):
+    from playwright.sync_api import expect
+
+    from trackli import connections, queue
+    from trackli.simulator import ME, ME_API_TOKEN
+
+    sync.sync_connection(ctx, connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN))
+    with ctx.session() as s:
+        order = [r.id for r in queue.list_pending(s, user_id, stable_order=True)]
+
+    def status(task_id):
+        with ctx.session() as s:
+            return s.get(PendingTask, task_id, populate_existing=True).status
+
+    def notice(text):  # the wide list's own (the phone's cards, hidden at this width, say it too)
+        return page.locator(".st-key-pending_grid .tk-notice.shown", has_text=text)
+
+    goto(page, app_server, "/pending", "Pending")
+    page.get_by_test_id("stButtonGroup").get_by_text("List", exact=True).click()
+    cards = page.locator(".st-key-pending_grid .tk-triage")
+    expect(cards).to_have_count(30)
+    page.locator(".st-key-pending_grid").get_by_text("Keys: j/k move").wait_for()  # the keys, said once on the page
+    page.keyboard.press("?")
+    expect(page.locator(".st-key-pending_grid .tk-keys")).to_be_visible()
+    page.keyboard.press("?")
+    expect(page.locator(".st-key-pending_grid .tk-keys")).to_be_hidden()
+
+    page.keyboard.press("j")  # the first task
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.locator(".st-key-pending_grid").get_by_text("2 ticked").wait_for()
+    page.keyboard.press("a")  # approves the two ticked
+    notice("2 approved into To do.").wait_for()
+    page.get_by_text("Pending 28").wait_for()  # the header's count too
+    assert [status(i) for i in order[:3]] == ["approved", "approved", "pending"]
+
+    expect(page.locator(f'.st-key-pending_grid .tk-triage[data-task="{order[2]}"]')).to_be_focused()  # the next one waiting
+    page.keyboard.press("d")
+    notice("Dismissed").wait_for()
+    assert status(order[2]) == "dismissed"
+    notice("Dismissed").get_by_role("button", name="Undo").click()
+    notice("Undone").wait_for()
+    assert status(order[2]) == "pending"
+
+    page.locator(f'.st-key-pending_grid .tk-triage[data-task="{order[3]}"]').focus()
+    page.keyboard.press("s")  # when: the presets, in a menu; Enter takes the first (Tomorrow)
+    page.get_by_role("menuitem", name="Tomorrow").wait_for()
+    page.keyboard.press("Enter")
+    notice("Snoozed until").wait_for()
+    assert status(order[3]) == "snoozed"
+
+    page.locator(f'.st-key-pending_grid .tk-triage[data-task="{order[4]}"]').focus()
+    page.keyboard.press("e")
+    page.get_by_role("dialog").get_by_label("Title").wait_for()  # the task's edit dialog
+    page.keyboard.type("typed here is not a shortcut: a d x")  # keys in a field are text
+    assert status(order[4]) == "pending"

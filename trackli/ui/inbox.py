@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import streamlit as st
 
@@ -95,6 +95,10 @@ def handle(pc: PageContext, event: dict[str, Any]) -> None:
     if action == "more":
         st.session_state["inbox_shown"] = int(st.session_state.get("inbox_shown", PAGE)) + PAGE
         return
+    many = event.get("tasks")
+    if action in ("approve", "dismiss", "snooze") and isinstance(many, list) and len(many) > 1:
+        _handle_many(pc, action, many, event)
+        return
     try:
         task_id = widgets.form_id(event.get("task"))
     except ValueError:
@@ -126,6 +130,33 @@ def handle(pc: PageContext, event: dict[str, Any]) -> None:
             st.session_state[NOTICE] = f"Snoozed until {until:%a %d %b}."
         else:
             return
+    except (TrackliError, ValueError) as exc:
+        st.session_state.pop(UNDO, None)
+        st.session_state[NOTICE] = f"That was not saved: {exc}"
+
+
+def _handle_many(pc: PageContext, action: str, many: list[Any], event: dict[str, Any]) -> None:
+    """The ticked tasks of the keyboard list, in one action with one Undo (as Pending's bulk buttons)."""
+    try:
+        ids = sorted({widgets.form_id(i) for i in many[:PAGE]})
+        if action == "snooze" and str(event.get("preset") or "") not in SNOOZE_PRESETS:
+            return
+        states = pc.run(queue.snapshot, ids)
+        if action == "approve":
+            to = fields.check_status(str(event.get("to") or "todo"))
+            done = len(pc.run(queue.approve_ids, ids, column=to))
+            words = f"{done} approved into {STATUS_LABELS[to]}."
+        elif action == "dismiss":
+            done = pc.run(queue.dismiss, ids)
+            words = f"{done} dismissed: restore them from Pending › Dismissed, or Undo."
+        else:
+            until = snooze.parse_until(str(event["preset"]), widgets.today())
+            done = pc.run(snooze.snooze_pending, ids, until)
+            words = f"{done} snoozed until {until:%a %d %b}."
+        to_column = str(event.get("to") or "todo") if action == "approve" else "todo"
+        _offer_undo(states, to_column)
+        st.session_state[NOTICE] = words if done == len(ids) else \
+            f"{words} {len(ids) - done} were no longer waiting (changed in another tab?)."
     except (TrackliError, ValueError) as exc:
         st.session_state.pop(UNDO, None)
         st.session_state[NOTICE] = f"That was not saved: {exc}"
@@ -204,9 +235,36 @@ def phone_cards(pc: PageContext) -> None:
 
     st.html(PHONE_CSS)
     today = widgets.today()
+    listing = st.session_state.get("pending_view") == "List"  # the wide keyboard list says the notice then
     with st.container(key="pending_cards"):
-        data = {"mode": "cards", "columns": [], "inbox": inbox_data(pc, today, force_open=True),
-                "notice": st.session_state.pop(NOTICE, None), "undo": undo_offer(), "approve_to": "todo"}
+        data: dict[str, Any] = {"mode": "cards", "columns": [], "inbox": inbox_data(pc, today, force_open=True),
+                "notice": st.session_state.get(NOTICE) if listing else st.session_state.pop(NOTICE, None),
+                "undo": undo_offer(), "approve_to": "todo"}
         kanban(data, key="pending_kanban", on_inbox=lambda event: handle(pc, event), on_undo=lambda token: undo(pc, token))
+    if st.session_state.get("edit_task") is not None and not listing:
+        edit_dialog(pc, st.session_state["edit_task"])
+
+
+def keyboard_list(pc: PageContext, rows: list[PendingView], stamp: Any) -> None:
+    """Pending's List view: the waiting tasks shown (filtered, a page at a time) as cards worked from the
+    keyboard — j/k move, x ticks, a approves, d dismisses, s snoozes, e edits, ? lists the keys — each
+    action with Undo, as on the board."""
+    from trackli.ui.kanban import kanban
+
+    def done(action: Callable[[], None]) -> None:
+        action()
+        widgets.remember_stamp("pending_stamp", stamp())  # this tab already shows its own change
+        st.session_state["_list_acted"] = True
+
+    if st.session_state.pop("_list_acted", False):
+        st.rerun(scope="app")  # the list is in the queue's fragment: the header's counts change too
+    today = widgets.today()
+    show_site = len({r.site for r in rows if r.site}) > 1
+    data: dict[str, Any] = {"mode": "cards", "keys": True, "columns": [], "approve_to": "todo",
+                            "inbox": {"open": True, "count": len(rows), "presets": list(SNOOZE_PRESETS),
+                                      "tasks": [task_data(r, today, show_site) for r in rows]},
+                            "notice": st.session_state.pop(NOTICE, None), "undo": undo_offer()}
+    kanban(data, key="pending_list", on_inbox=lambda event: done(lambda: handle(pc, event)),
+           on_undo=lambda token: done(lambda: undo(pc, token)))
     if st.session_state.get("edit_task") is not None:
         edit_dialog(pc, st.session_state["edit_task"])

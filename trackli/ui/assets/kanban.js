@@ -288,9 +288,23 @@ function drawTask(ui, t) {
 }
 
 function drawTriageCard(ui, t) {
-  // A phone's waiting task: big buttons, no drag; a tap on the text edits it.
+  // A phone's waiting task: big buttons, no drag; a tap on the text edits it. In the keyboard list
+  // (Pending's List view) it is focusable and has a tick box for acting on several at once.
   const node = el("li", "tk-triage");
   node.dataset.task = String(t.id);
+  if (ui.data.keys) {
+    node.tabIndex = 0;
+    node.setAttribute("aria-label", [t.title, t.due_label, t.page].filter(Boolean).join(", "));
+    const tick = el("input", "tk-tick");
+    tick.type = "checkbox";
+    tick.checked = ui.state.ticked.has(String(t.id));
+    tick.setAttribute("aria-label", `Select ${t.title}`);
+    tick.addEventListener("click", (e) => e.stopPropagation());
+    tick.addEventListener("change", () => setTick(ui, node, tick.checked));
+    node.appendChild(tick);
+    node.classList.toggle("ticked", tick.checked);
+    node.addEventListener("focus", () => { ui.state.focus = String(t.id); });
+  }
   const body = el("div", "tk-triage-body");
   body.appendChild(el("div", "tk-title", t.title));
   body.appendChild(meta(t));
@@ -360,8 +374,107 @@ function drawSheet(ui) {
   ui.root.appendChild(sheet);
 }
 
+// ---- the keyboard list (Pending's List view) ---------------------------------------------------------
+
+const KEYS = [["j / ↓", "next task"], ["k / ↑", "previous task"], ["x", "tick or untick the task"],
+  ["a", "approve (the ticked tasks, or this one)"], ["d", "dismiss"], ["s", "snooze (then pick when)"],
+  ["e / Enter", "edit the task"], ["?", "show or hide these keys"], ["Esc", "close this list or a menu"]];
+
+function setTick(ui, node, on) {
+  const id = node.dataset.task;
+  if (on) ui.state.ticked.add(id); else ui.state.ticked.delete(id);
+  node.classList.toggle("ticked", on);
+  const box = node.querySelector(".tk-tick");
+  if (box) box.checked = on;
+  const n = ui.state.ticked.size;
+  const count = ui.root.querySelector(".tk-ticked-count");
+  if (count) count.textContent = n ? `${n} ticked: a, d and s act on them` : "";
+}
+
+function chosen(ui, node) {
+  // The ticked tasks that are still drawn, or else the task in focus.
+  const drawn = new Set(Array.from(ui.root.querySelectorAll(".tk-triage")).map((n) => n.dataset.task));
+  const ticked = Array.from(ui.state.ticked).filter((id) => drawn.has(id));
+  return ticked.length ? ticked.map(Number) : (node ? [Number(node.dataset.task)] : []);
+}
+
+function act(ui, node, action, extra) {
+  const ids = chosen(ui, node);
+  if (!ids.length) return;
+  // After the redraw the focus goes to the next task still waiting (the list moves up under it).
+  const cards = Array.from(ui.root.querySelectorAll(".tk-triage"));
+  const from = node ? cards.indexOf(node) : 0;
+  const next = cards.slice(from).concat(cards.slice(0, from)).find((c) => !ids.includes(Number(c.dataset.task)));
+  ui.state.focus = next ? next.dataset.task : null;
+  for (const id of ids) {
+    const n = ui.root.querySelector(`.tk-triage[data-task="${CSS.escape(String(id))}"]`);
+    if (n) markSaving(n);
+  }
+  ui.state.ticked.clear();
+  ui.send("inbox", Object.assign({ action, task: ids[0], tasks: ids }, extra || {}));
+}
+
+function listKeys(ui, e) {
+  const cards = Array.from(ui.root.querySelectorAll(".tk-triage"));
+  const inside = e.composedPath ? e.composedPath()[0] : e.target;
+  const current = inside && inside.closest ? inside.closest(".tk-triage") : null;
+  const i = current ? cards.indexOf(current) : -1;
+  const go = (k) => { if (cards[k]) { cards[k].focus(); cards[k].scrollIntoView({ block: "nearest" }); } };
+  if (e.key === "j" || e.key === "ArrowDown") go(Math.min(i + 1, cards.length - 1));
+  else if (e.key === "k" || e.key === "ArrowUp") go(Math.max(i - 1, 0));
+  else if (e.key === "?") toggleKeys(ui);
+  else if (e.key === "Escape") { toggleKeys(ui, false); closeMenus(ui.root); }
+  else if (!current) { if (e.key.length === 1 && "xadse".includes(e.key)) go(0); else return; }
+  else if (e.key === "x") setTick(ui, current, !current.classList.contains("ticked"));
+  else if (e.key === "a") act(ui, current, "approve", { to: ui.approveTo, before: null });
+  else if (e.key === "d") act(ui, current, "dismiss");
+  else if (e.key === "e" || e.key === "Enter") taskEvent(ui, current, "edit");
+  else if (e.key === "s") {
+    openMenu(ui, current, "Snooze until", (ui.data.inbox.presets || []).map((p) => [p, () => act(ui, current, "snooze", { preset: p })]));
+  } else return;
+  e.preventDefault();
+}
+
+function toggleKeys(ui, show) {
+  const panel = ui.root.querySelector(".tk-keys");
+  if (panel) panel.hidden = show === undefined ? !panel.hidden : !show;
+}
+
+function typing(e) {
+  // Keys typed into a field, or while a dialog is open, are not shortcuts.
+  const target = e.composedPath ? e.composedPath()[0] : e.target;
+  if (e.ctrlKey || e.metaKey || e.altKey) return true;
+  if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName || "")) &&
+      !(target.classList && target.classList.contains("tk-tick"))) return true;
+  return !!document.querySelector('[role="dialog"]');
+}
+
+function keyboardHelp(ui) {
+  const head = el("div", "tk-keys-hint");
+  head.appendChild(el("span", null, "Keys: j/k move · x tick · a approve · d dismiss · s snooze · e edit · ? all keys"));
+  head.appendChild(el("span", "tk-ticked-count", ""));
+  const panel = el("dl", "tk-keys");
+  panel.hidden = true;
+  panel.setAttribute("aria-label", "Keyboard shortcuts");
+  for (const [k, what] of KEYS) { panel.appendChild(el("dt", null, k)); panel.appendChild(el("dd", null, what)); }
+  return [head, panel];
+}
+
+function listenForKeys(ui, parentElement) {
+  // One listener per mounted list, on the document (so keys work before anything is focused); it
+  // always acts on the list as last drawn.
+  ui.state.ui = ui;
+  if (ui.state.keysBound) return;
+  ui.state.keysBound = true;
+  document.addEventListener("keydown", (e) => {
+    if (!parentElement.isConnected || !ui.state.ui || !ui.state.ui.data.keys || typing(e)) return;
+    listKeys(ui.state.ui, e);
+  });
+}
+
 function triageList(ui) {
   const wrap = el("div", "tk-triage-list");
+  if (ui.data.keys) wrap.append(...keyboardHelp(ui));
   const list = el("ol", "tk-cards");
   for (const t of ui.data.inbox.tasks) list.appendChild(drawTriageCard(ui, t));
   if (!ui.data.inbox.tasks.length) list.appendChild(el("li", "tk-empty", "Nothing waiting for approval"));
@@ -533,7 +646,7 @@ function drawTabs(ui, cols, current) {
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
-  const state = STATE.get(parentElement) || { focus: null, column: null, sheet: false };
+  const state = STATE.get(parentElement) || { focus: null, column: null, sheet: false, ticked: new Set() };
   STATE.set(parentElement, state);
   const root = mount(parentElement);
   const focused = parentElement.activeElement || document.activeElement;
@@ -542,6 +655,7 @@ export default function (component) {
   root.replaceChildren();
   root.classList.toggle("compact", data.density === "compact");
   root.classList.toggle("cards-only", data.mode === "cards");
+  root.classList.toggle("keys", !!data.keys);
   root.classList.toggle("with-inbox", !!(data.inbox && data.inbox.open));
   root.dataset.version = String(data.version || "");
 
@@ -555,8 +669,14 @@ export default function (component) {
   };
   drawNotice(ui);
 
-  if (data.mode === "cards") { // the Pending page on a phone: the waiting tasks as triage cards
+  if (data.mode === "cards") { // the Pending page on a phone, or its keyboard list: the waiting tasks as cards
     root.appendChild(triageList(ui));
+    if (data.keys) {
+      listenForKeys(ui, parentElement);
+      const again = state.focus && root.querySelector(`.tk-triage[data-task="${CSS.escape(state.focus)}"]`);
+      const next = again || (state.focus && root.querySelector(".tk-triage"));
+      if (next && hadFocus) next.focus({ preventScroll: true });
+    }
     root.dataset.ready = "1";
     return;
   }
