@@ -5,10 +5,16 @@ import time
 from playwright.sync_api import expect
 
 from tests.browser.conftest import settle, shot
-from tests.browser.test_dashboard import HOSTILE, goto
+from tests.browser.test_dashboard import GRID_DRAWN, HOSTILE, goto
 from trackli import board, board_view, connections, projects, queue, sync
 from trackli.models import Project
 from trackli.simulator import ME, ME_API_TOKEN
+
+
+LUMINANCE = """(el) => {
+    const [r, g, b] = getComputedStyle(el).backgroundColor.match(/\\d+/g).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}"""
 
 
 def column(page, status):
@@ -209,13 +215,8 @@ def test_archive_delete_and_send_back_each_say_so_with_undo_that_puts_the_card_b
         assert all(r.confluence_task_id != remote for r in queue.list_pending(s, user_id))
 
 
-LUMINANCE = """(el) => {
-    const [r, g, b] = getComputedStyle(el).backgroundColor.match(/\\d+/g).map(Number);
-    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
-}"""
-
-
-def test_dark_mode_follows_the_system_and_the_menu_offers_the_choice(ctx, user_id, app_server, browser):
+def test_dark_mode_follows_the_system_and_the_menu_offers_the_choice(ctx, user_id, app_server, sim, browser):
+    sync.sync_connection(ctx, connections.connect_api_token(ctx, user_id, sim.url, ME[1], ME_API_TOKEN))
     with ctx.session() as s:
         board.create_card(s, user_id, "Read in the dark", due_date=None)
     for scheme in ("light", "dark"):
@@ -228,6 +229,11 @@ def test_dark_mode_follows_the_system_and_the_menu_offers_the_choice(ctx, user_i
             shade = card.evaluate(LUMINANCE)  # the card takes the theme's background: light or dark
             assert (shade > 0.8) if scheme == "light" else (shade < 0.25), (scheme, shade)
             shot(page, f"board-{scheme}", full_page=False)
+            goto(page, app_server, "/pending", "Pending")
+            page.wait_for_function(GRID_DRAWN, timeout=20000)
+            shot(page, f"pending-{scheme}", full_page=False)
+            goto(page, app_server, "/board", "Board")
+            column(page, "todo").locator(".tk-card").first.wait_for()
             if scheme == "light":  # the ⋮ menu offers System / Light / Dark; Dark turns the board dark at once
                 page.get_by_test_id("stMainMenu").click()
                 page.get_by_test_id("stThemeSwitcher").get_by_role("menuitemradio", name="Dark").click()
@@ -274,3 +280,34 @@ def test_quick_add_at_a_columns_foot_adds_cards_one_after_another_and_keeps_a_re
     todo.get_by_label("New card in To do").press("Enter")
     page.locator(".tk-notice.shown", has_text="That card was not added").wait_for()
     expect(todo.get_by_label("New card in To do")).to_have_value("Call the venue")
+
+
+def test_at_phone_width_quick_add_undo_and_the_dark_theme_work_by_touch(ctx, user_id, app_server, browser):
+    with ctx.session() as s:
+        board.create_card(s, user_id, "Already to do")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                                  color_scheme="dark")
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    try:
+        goto(page, app_server, "/board", "Board")
+        lane = page.locator('.tk-column.current[data-status="todo"]')  # one column at a time: To do
+        lane.get_by_role("button", name="+ Add a card").tap()
+        lane.get_by_label("New card in To do").fill("Added on the phone")
+        lane.get_by_role("button", name="Add card").tap()
+        saved(page, "todo", "Added on the phone")
+        assert titles(page, "todo") == ["Already to do", "Added on the phone"]
+        assert column(page, "todo").locator(".tk-card").first.evaluate(LUMINANCE) < 0.25  # the system's dark theme
+        shot(page, "board-phone-dark", full_page=False)
+        column(page, "todo").locator(".tk-card", has_text="Already to do").tap()
+        page.get_by_role("dialog").get_by_role("button", name="Archive").tap()
+        notice = page.locator(".tk-notice.shown", has_text="Card archived.")
+        notice.wait_for()
+        box = notice.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844, box  # on screen
+        notice.get_by_role("button", name="Undo").tap()
+        saved(page, "todo", "Already to do")
+        assert titles(page, "todo") == ["Already to do", "Added on the phone"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing to scroll sideways
+    finally:
+        context.close()

@@ -149,6 +149,7 @@ def test_phone_triage_from_the_bottom_sheet_and_pending_cards_by_touch(ctx, user
         cards = page.locator(".st-key-pending_cards .tk-triage")
         cards.first.wait_for()
         shot(page, "pending-phone", full_page=False)
+        assert cards.first.bounding_box()["y"] < 844 / 2  # the first task is high on the first screen
         assert not page.get_by_test_id("stDataFrame").first.is_visible()  # the wide grid is not shown
         third = cards.first.locator(".tk-title").inner_text()
         cards.first.get_by_role("button", name="Snooze").tap()

@@ -6,7 +6,7 @@ import datetime as dt
 import httpx
 import icalendar
 
-from tests.browser.conftest import settle
+from tests.browser.conftest import settle, shot
 from tests.browser.test_dashboard import goto
 from trackli import board, sync
 from sqlalchemy import select
@@ -102,6 +102,7 @@ def test_pending_is_triaged_from_the_keyboard_in_its_list_view(ctx, user_id, sim
     page.keyboard.press("?")
     expect(page.locator(".st-key-pending_grid .tk-keys")).to_be_hidden()
 
+    shot(page, "pending-list", full_page=False)
     page.keyboard.press("j")  # the first task
     page.keyboard.press("x")
     page.keyboard.press("j")
