@@ -23,7 +23,6 @@ def show_preview(entries: list[dict]) -> None:
 
 ctx, uid = pc.ctx, pc.user_id
 widgets.flash()
-triage.undo_banner(pc)
 
 st.caption("Rules run on a task when it first enters the queue, never on one you have touched. They are tried "
            "in order; the first one that matches acts. Switch one off to skip it.")
@@ -44,27 +43,31 @@ for index, rule in enumerate(mine):
         if on != rule["enabled"]:
             widgets.act(lambda: pc.run(rules.set_enabled, rule["id"], on), later=True)
             st.rerun()
-        b1, b2, b3, b4, b5 = st.columns(5)
-        if b1.button("Up", key=f"rule_up_{rule['id']}", icon=":material/arrow_upward:", disabled=index == 0):
+        # One row that wraps, each button as wide as its words ("Apply to the waiting queue now" in full).
+        row = st.container(horizontal=True, gap="small")
+        if row.button("Up", key=f"rule_up_{rule['id']}", icon=":material/arrow_upward:", disabled=index == 0):
             widgets.act(lambda: pc.run(rules.move_rule, rule["id"], True), later=True)
             st.rerun()
-        if b2.button("Down", key=f"rule_down_{rule['id']}", icon=":material/arrow_downward:",
-                     disabled=index == len(mine) - 1):
+        if row.button("Down", key=f"rule_down_{rule['id']}", icon=":material/arrow_downward:",
+                      disabled=index == len(mine) - 1):
             widgets.act(lambda: pc.run(rules.move_rule, rule["id"], False), later=True)
             st.rerun()
-        if b3.button("Preview", key=f"rule_preview_{rule['id']}", icon=":material/visibility:"):
+        if row.button("Preview", key=f"rule_preview_{rule['id']}", icon=":material/visibility:"):
             st.session_state["rule_preview"] = rule["id"]
-        if b4.button("Apply to the waiting queue now", key=f"rule_apply_{rule['id']}", icon=":material/play_arrow:"):
+        if row.button("Apply to the waiting queue now", key=f"rule_apply_{rule['id']}", icon=":material/play_arrow:"):
             ok, done = widgets.act(lambda: pc.run(rules.apply, rule["id"]), later=True)
             if ok and done:
                 routed, before = done
                 st.session_state["undo"] = (f"Rule “{rule['name']}” routed {len(routed)} task(s).", before,
                                             time.monotonic())
                 st.session_state["undo_column"] = rule["approve_to"] or "todo"
+                st.session_state["undo_rule"] = rule["id"]  # its Undo shows under this rule, where the click was
             st.rerun()
-        if b5.button("Remove", key=f"rule_remove_{rule['id']}", icon=":material/delete:"):
+        if row.button("Remove", key=f"rule_remove_{rule['id']}", icon=":material/delete:"):
             widgets.act(lambda: pc.run(rules.remove_rule, rule["id"]), done="Rule removed", later=True)
             st.rerun()
+        if st.session_state.get("undo_rule") == rule["id"]:
+            triage.undo_banner(pc)
         if st.session_state.get("rule_preview") == rule["id"]:
             with ctx.session() as session:
                 show_preview(rules.preview(session, uid, rule["id"]))

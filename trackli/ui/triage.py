@@ -123,6 +123,7 @@ def bulk(pc: PageContext, kind: str, ids: list[int]) -> None:
     if ok:
         st.session_state["undo"] = (message, before, time.monotonic())
         st.session_state["undo_column"] = "todo"
+        st.session_state.pop("undo_rule", None)  # Pending's Undo, not a rule's
     st.rerun()
 
 
