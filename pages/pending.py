@@ -36,15 +36,18 @@ def queue_grid() -> None:
     rows, matching, view = [], 0, "Grid"
     # One toolbar row (filters, Select all, Sync now): the grid starts high, and nothing above it ever
     # grows after an action (what an action did is said by a toast; its Undo sits by the buttons below).
-    toolbar = st.container(horizontal=True, gap="small", vertical_alignment="bottom", key="pending_toolbar")
+    toolbar = st.container(horizontal=True, gap="small", vertical_alignment="center", key="pending_toolbar")
     if waiting_count:
         by_label = {f"{space_names[k]} ({k})": k for k in space_keys}  # names, as the grid shows them; keys small
-        space = by_label.get(toolbar.selectbox("Space", ["All spaces", *by_label], key="filter_space", width=240),
-                             "All spaces")
-        due_before = toolbar.date_input("Due on or before", value=None, key="filter_due", width=170)
-        text = toolbar.text_input("Search titles", key="filter_text", placeholder="Filter by words in the title")
+        text = toolbar.text_input("Search titles", key="filter_text", placeholder="Search words in the titles",
+                                  label_visibility="collapsed")
+        narrowed = sum(st.session_state.get(k) not in (None, v) for k, v in
+                       (("filter_space", "All spaces"), ("filter_due", None)))
+        with toolbar.popover(f"Filters · {narrowed}" if narrowed else "Filters", icon=":material/filter_list:"):
+            space = by_label.get(st.selectbox("Space", ["All spaces", *by_label], key="filter_space"), "All spaces")
+            due_before = st.date_input("Due on or before", value=None, key="filter_due")
         view = toolbar.segmented_control(
-            "View", ["Grid", "List"], default="Grid", key="pending_view",
+            "View", ["Grid", "List"], default="Grid", key="pending_view", label_visibility="collapsed",
             help="Grid: edit in cells, act in bulk. List: triage by keyboard — j/k move, x tick, a approve, "
                  "d dismiss, s snooze, e edit, ? all keys") or "Grid"
         narrow = dict(space_key=None if space == "All spaces" else space, text=text or None, due_before=due_before)
