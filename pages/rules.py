@@ -115,12 +115,14 @@ elif does == "Snooze":
 name = st.text_input("Name (optional)", key="new_name", placeholder="its conditions, in words")
 
 
-p1, p2 = st.columns(2)
-if p1.button("Preview", key="new_preview", icon=":material/visibility:"):
+actions = st.container(horizontal=True, gap="small")
+previewing = actions.button("Preview", key="new_preview", icon=":material/visibility:")
+saving = actions.button("Save rule", key="new_save", type="primary", icon=":material/save:")
+if previewing:
     ok, entries = widgets.act(lambda: pc.run(rules.preview_draft, name=name or None, **fields))
     if ok and entries is not None:
         show_preview(entries)
-if p2.button("Save rule", key="new_save", type="primary", icon=":material/save:"):
+if saving:
     ok, _ = widgets.act(lambda: pc.run(rules.add_rule, name=name or None, **fields))  # a refusal shows here
     if ok:
         widgets.flash("Rule saved: it runs on new tasks from the next sync. Apply it to the waiting queue above "
