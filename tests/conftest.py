@@ -21,25 +21,31 @@ PG_URL = os.environ.get("TRACKLI_TEST_DATABASE_URL")
 DIALECT = "postgresql" if PG_URL else "sqlite"
 
 
-# "all" (default) or "core": core leaves out the browser and reliability tiers, which CI runs once, on
-# PostgreSQL, while the unit and integration tests run on both databases.
+# Which tiers run: "all" (default), or a comma-separated list of "core" (unit and integration), "browser",
+# "reliability". CI runs core on both databases, and browser and reliability once, on PostgreSQL, each in the
+# process where it fits the ten minutes.
 TIERS = os.environ.get("TRACKLI_TEST_TIERS", "all")
 SLOW_TIERS = {"browser": "tests/browser/", "reliability": "tests/reliability/"}
+CHOSEN = {"core", *SLOW_TIERS} if TIERS == "all" else {t.strip() for t in TIERS.split(",") if t.strip()}
 
 
 def pytest_report_header(config):
     return (f"trackli test database: {DIALECT} ({PG_URL or 'temporary SQLite file'}); "
-            f"tiers: {'unit and integration only' if TIERS == 'core' else 'all'}")
+            f"tiers: {', '.join(sorted(CHOSEN))}")
 
 
 def pytest_collection_modifyitems(config, items):
+    unknown = CHOSEN - {"core", *SLOW_TIERS}
+    if unknown:
+        raise pytest.UsageError(f"TRACKLI_TEST_TIERS: unknown tier(s) {sorted(unknown)}; "
+                                "use all, or a list of core, browser, reliability")
     kept, left_out = [], []
     for item in items:
         path = item.path.as_posix()
         tier = next((name for name, folder in SLOW_TIERS.items() if folder in path), None)
         if tier:
             item.add_marker(getattr(pytest.mark, tier))
-        (left_out if tier and TIERS == "core" else kept).append(item)
+        (kept if (tier or "core") in CHOSEN else left_out).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept
