@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from trackli import background, people, projects, queue, rules
+from trackli import background, changes, people, projects, queue, rules
 from trackli.models import CARD_STATUSES
 from trackli.ui import setup, triage, widgets
 from trackli.ui.widgets import STATUS_LABELS
@@ -90,7 +90,9 @@ page_has = c3.text_input("Page title contains", key="new_page_has")
 c4, c5, c6 = st.columns(3)
 has_due = c4.selectbox("Due date", ["Either", "Has one", "Has none"], key="new_has_due")
 due_within = c5.number_input("Due within (days)", min_value=0, max_value=3650, value=None, key="new_due_within")
-background.look_up_names(ctx, uid)  # the people below by name (asked at most every 10 minutes)
+with ctx.session() as session:  # the people below by name: looked up once per change of the queue, not per click
+    widgets.per_version("names_looked_up", changes.queue_version(session, uid),
+                        lambda: background.look_up_names(ctx, uid))
 with ctx.session() as session:
     creators = {f"{p.label} · {p.tasks} task{'s' if p.tasks != 1 else ''}": p.account_id
                 for p in people.seen(session, uid)}  # the people who created the person's tasks

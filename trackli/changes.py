@@ -13,10 +13,9 @@ from itertools import chain
 from typing import Any, Literal
 
 from sqlalchemy import event, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from trackli.db import insert_for
 from trackli.models import AtlassianConnection, Card, ChangeVersion, PendingTask, Project
 
 Area = Literal["board", "queue"]
@@ -70,7 +69,7 @@ def _bump(session: Session) -> None:
     areas: dict[int, set[str]] = {}
     for user_id, area in touched:
         areas.setdefault(user_id, set()).add(area)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     for user_id in sorted(areas):  # one order for everyone
         board, queue = int("board" in areas[user_id]), int("queue" in areas[user_id])
         stmt = insert(ChangeVersion).values(user_id=user_id, board=board, queue=queue)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from trackli.batches import chunks
 from trackli.errors import UserError, describe_integrity_error
 
 
@@ -120,6 +121,25 @@ def bulk_insert(session: Session, table, rows: list[dict]) -> None:
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+
+
+def insert_for(session: Session) -> Any:
+    """The dialect's own `insert` (PostgreSQL's or SQLite's), which has ON CONFLICT."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def upsert(session: Session, model: Any, rows: list[dict], keys: list[Any], update: list[str]) -> None:
+    """Insert `rows`, or on a conflict on `keys` set the `update` columns from the row: one statement,
+    compiled once, sent in batches of 1,000 (executemany)."""
+    if not rows:
+        return
+    stmt = insert_for(session)(model)
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+    for batch in chunks(rows, 1000):
+        session.execute(stmt, batch)
 
 
 # ---- migrations -------------------------------------------------------------------------------

@@ -11,12 +11,11 @@ import datetime as dt
 from typing import Iterable, Mapping
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trackli.atlassian.models import ContentInfo, Enrichment, SpaceInfo
 from trackli.batches import chunks
+from trackli.db import upsert
 from trackli.models import ContentName
 from trackli.text import MAX_TITLE
 from trackli.plan import LIMITS, clip
@@ -69,15 +68,8 @@ def add(session: Session, connection_id: int, found: Enrichment, now: dt.datetim
 
 
 def _upsert(session: Session, rows: list[dict]) -> None:
-    if not rows:
-        return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(ContentName)
-    stmt = stmt.on_conflict_do_update(  # one statement, compiled once, sent in batches (executemany)
-        index_elements=[ContentName.connection_id, ContentName.kind, ContentName.content_id],
-        set_={c: stmt.excluded[c] for c in (*COMPARED, "refreshed_at")})
-    for batch in chunks(rows, 1000):
-        session.execute(stmt, batch)
+    upsert(session, ContentName, rows, [ContentName.connection_id, ContentName.kind, ContentName.content_id],
+           [*COMPARED, "refreshed_at"])
 
 
 def known(session: Session, connection_id: int, wanted: Mapping[str, Iterable[str]]) -> Enrichment:

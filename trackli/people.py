@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trackli import connections
@@ -23,6 +21,7 @@ from trackli.atlassian import scopes
 from trackli.atlassian.errors import AtlassianError
 from trackli.batches import MAX_BATCH, chunks
 from trackli.context import Context
+from trackli.db import upsert
 from trackli.errors import TrackliError
 from trackli.models import AtlassianConnection, PendingTask, PersonName, utcnow
 
@@ -123,11 +122,6 @@ def keep(session: Session, connection_id: int, found: dict[str, str], asked: Ite
     rows = [{"connection_id": connection_id, "account_id": account_id[:128],
              "display_name": (found.get(account_id) or "")[:NAME_CHARS], "refreshed_at": now}
             for account_id in dict.fromkeys([*found, *asked]) if account_id]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(PersonName)
-    stmt = stmt.on_conflict_do_update(index_elements=[PersonName.connection_id, PersonName.account_id],
-                                      set_={"display_name": stmt.excluded.display_name,
-                                            "refreshed_at": stmt.excluded.refreshed_at})
-    for batch in chunks(rows, 1000):
-        session.execute(stmt, batch)
+    upsert(session, PersonName, rows, [PersonName.connection_id, PersonName.account_id],
+           ["display_name", "refreshed_at"])
     return sum(1 for r in rows if r["display_name"])

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import and_, func, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trackli import audit, presence
@@ -33,6 +31,7 @@ from trackli.backoff import doubling
 from trackli.atlassian.transport import near_limit, remaining_share
 from trackli.context import Context
 from trackli.sync import NEAR_LIMIT
+from trackli.db import insert_for
 from trackli.models import AtlassianConnection, SchedulerState, SyncRun, User, utcnow
 
 MAX_BACKOFF_S = 3600.0
@@ -232,7 +231,7 @@ def cadence(ctx: Context, every: float) -> Cadence:
         else:
             reason = f"{spent:,} of the {pool:,} points Atlassian allows an hour were spent in the last hour"
         # The one row, made by whichever worker comes first (several may start together), then locked.
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = insert_for(session)
         session.execute(insert(SchedulerState).values(id=1, stretch=1.0, reason=None, since=now)
                         .on_conflict_do_nothing(index_elements=[SchedulerState.id]))
         state = session.get_one(SchedulerState, 1, with_for_update=True, populate_existing=True)
